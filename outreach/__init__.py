@@ -1,0 +1,1 @@
+"""Outreach Runtime: a self-hostable, multi-tenant runtime for sales outreach."""

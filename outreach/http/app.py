@@ -1,0 +1,42 @@
+"""The app factory and the route table."""
+from __future__ import annotations
+
+import dataclasses
+
+import asyncpg
+import redis.asyncio as aioredis
+from aiohttp import web
+
+from outreach.http import auth, campaigns, keys, leads, ops
+from outreach.http.errors import error_middleware
+from outreach.runtime.config import Settings
+
+RESOURCE_MODULES = (ops, campaigns, leads)
+
+
+@dataclasses.dataclass
+class Deps:
+    """What the handlers need, built and closed by the caller (service.py, or the tests)."""
+
+    pool: asyncpg.Pool
+    redis: aioredis.Redis
+
+
+def build_app(settings: Settings, deps: Deps) -> web.Application:
+    app = web.Application(middlewares=[error_middleware, auth.auth_middleware], client_max_size=2 * 1024 * 1024)
+    app[keys.SETTINGS] = settings
+    app[keys.DB] = deps.pool
+    app[keys.REDIS] = deps.redis
+    app[keys.AUTHENTICATOR] = auth.Authenticator(settings, deps.pool)
+    app.on_cleanup.append(close_authenticator)
+    setup_routes(app)
+    return app
+
+
+def setup_routes(app: web.Application) -> None:
+    for module in RESOURCE_MODULES:
+        module.add_routes(app.router)
+
+
+async def close_authenticator(app: web.Application) -> None:
+    await app[keys.AUTHENTICATOR].close()

@@ -1,0 +1,153 @@
+"""Settings, read from the environment in this one place."""
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+
+from outreach.runtime.errors import ConfigError
+
+DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/outreach"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+TRUE_WORDS = {"1", "true", "yes", "on"}
+FALSE_WORDS = {"0", "false", "no", "off", ""}
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    redis_url: str = DEFAULT_REDIS_URL
+    secret_key: str = ""
+    production: bool = False
+    sandbox: bool = False
+    host: str = "127.0.0.1"
+    port: int = 8080
+    public_url: str = "http://127.0.0.1:8080"
+    clerk_jwks_url: str | None = None
+    clerk_issuer: str | None = None
+    clerk_authorized_parties: tuple[str, ...] = ()
+    ray_address: str | None = None
+    max_import_bytes: int = 20 * 1024 * 1024
+    twilio_account_sid: str | None = None
+    twilio_auth_token: str | None = None
+    twilio_base_url: str | None = None
+    resend_api_key: str | None = None
+    resend_api_url: str = "https://api.resend.com"
+    email_from: str | None = None
+    openrouter_api_key: str | None = None
+    openrouter_base_url: str = "https://openrouter.ai"
+    voice_agent_url: str | None = None
+    voice_agent_secret: str | None = None
+    stripe_secret_key: str | None = None
+    stripe_publishable_key: str | None = None
+    stripe_webhook_secret: str | None = None
+    stripe_base_url: str | None = None
+    liqpay_public_key: str | None = None
+    liqpay_private_key: str | None = None
+    telegram_api_id: int | None = None
+    telegram_api_hash: str | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+        env = os.environ if env is None else env
+        reader = _Reader(env)
+        settings = cls(
+            database_url=reader.text("DATABASE_URL") or DEFAULT_DATABASE_URL,
+            redis_url=reader.text("REDIS_URL") or DEFAULT_REDIS_URL,
+            secret_key=reader.text("OUTREACH_SECRET_KEY") or "",
+            production=reader.flag("OUTREACH_PRODUCTION"),
+            sandbox=reader.flag("OUTREACH_SANDBOX"),
+            host=reader.text("OUTREACH_HOST") or "127.0.0.1",
+            port=reader.integer("OUTREACH_PORT", 8080),
+            public_url=(reader.text("OUTREACH_PUBLIC_URL") or "http://127.0.0.1:8080").rstrip("/"),
+            clerk_jwks_url=reader.text("CLERK_JWKS_URL"),
+            clerk_issuer=reader.text("CLERK_ISSUER"),
+            clerk_authorized_parties=reader.words("CLERK_AUTHORIZED_PARTIES"),
+            ray_address=reader.text("RAY_ADDRESS"),
+            max_import_bytes=reader.integer("OUTREACH_MAX_IMPORT_BYTES", 20 * 1024 * 1024),
+            twilio_account_sid=reader.text("TWILIO_ACCOUNT_SID"),
+            twilio_auth_token=reader.text("TWILIO_AUTH_TOKEN"),
+            twilio_base_url=reader.text("TWILIO_BASE_URL"),
+            resend_api_key=reader.text("RESEND_API_KEY"),
+            resend_api_url=(reader.text("RESEND_API_URL") or "https://api.resend.com").rstrip("/"),
+            email_from=reader.text("OUTREACH_EMAIL_FROM"),
+            openrouter_api_key=reader.text("OPENROUTER_API_KEY"),
+            openrouter_base_url=(reader.text("OPENROUTER_BASE_URL") or "https://openrouter.ai").rstrip("/"),
+            voice_agent_url=reader.text("VOICE_AGENT_URL"),
+            voice_agent_secret=reader.text("VOICE_AGENT_SECRET"),
+            stripe_secret_key=reader.text("STRIPE_SECRET_KEY"),
+            stripe_publishable_key=reader.text("STRIPE_PUBLISHABLE_KEY"),
+            stripe_webhook_secret=reader.text("STRIPE_WEBHOOK_SECRET"),
+            stripe_base_url=reader.text("STRIPE_BASE_URL"),
+            liqpay_public_key=reader.text("LIQPAY_PUBLIC_KEY"),
+            liqpay_private_key=reader.text("LIQPAY_PRIVATE_KEY"),
+            telegram_api_id=reader.integer("TELEGRAM_API_ID", None),
+            telegram_api_hash=reader.text("TELEGRAM_API_HASH"),
+        )
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        """Refuse combinations that cannot work, naming the setting to fix."""
+        if self.production and not self.secret_key:
+            raise ConfigError("OUTREACH_SECRET_KEY is required when OUTREACH_PRODUCTION is set")
+        if self.production and not self.clerk_jwks_url:
+            raise ConfigError("CLERK_JWKS_URL is required when OUTREACH_PRODUCTION is set")
+        pairs = [
+            ("TWILIO_ACCOUNT_SID", self.twilio_account_sid, "TWILIO_AUTH_TOKEN", self.twilio_auth_token),
+            ("LIQPAY_PUBLIC_KEY", self.liqpay_public_key, "LIQPAY_PRIVATE_KEY", self.liqpay_private_key),
+            ("TELEGRAM_API_ID", self.telegram_api_id, "TELEGRAM_API_HASH", self.telegram_api_hash),
+        ]
+        for name_a, value_a, name_b, value_b in pairs:
+            if bool(value_a) != bool(value_b):
+                missing = name_b if value_a else name_a
+                present = name_a if value_a else name_b
+                raise ConfigError(f"{missing} is required when {present} is set")
+        for name, url in (("DATABASE_URL", self.database_url), ("REDIS_URL", self.redis_url)):
+            if "://" not in url:
+                raise ConfigError(f"{name} must be a URL, got {url!r}")
+
+    @property
+    def twilio_configured(self) -> bool:
+        return bool(self.twilio_account_sid and self.twilio_auth_token)
+
+    @property
+    def resend_configured(self) -> bool:
+        return bool(self.resend_api_key) and not self.resend_api_key.startswith("re_placeholder")
+
+    @property
+    def stripe_configured(self) -> bool:
+        return bool(self.stripe_secret_key)
+
+    @property
+    def liqpay_configured(self) -> bool:
+        return bool(self.liqpay_public_key and self.liqpay_private_key)
+
+
+class _Reader:
+    def __init__(self, env: Mapping[str, str]):
+        self.env = env
+
+    def text(self, name: str) -> str | None:
+        value = self.env.get(name, "").strip()
+        return value or None
+
+    def flag(self, name: str) -> bool:
+        value = self.env.get(name, "").strip().lower()
+        if value in TRUE_WORDS:
+            return True
+        if value in FALSE_WORDS:
+            return False
+        raise ConfigError(f"{name} must be 1 or 0, got {value!r}")
+
+    def integer(self, name: str, default: int | None) -> int | None:
+        value = self.text(name)
+        if value is None:
+            return default
+        try:
+            return int(value)
+        except ValueError:
+            raise ConfigError(f"{name} must be an integer, got {value!r}") from None
+
+    def words(self, name: str) -> tuple[str, ...]:
+        return tuple(word.strip() for word in (self.text(name) or "").split(",") if word.strip())

@@ -1,0 +1,1 @@
+"""PostgreSQL and Redis: lifetimes, migrations, and one module per aggregate."""

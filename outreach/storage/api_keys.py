@@ -1,0 +1,60 @@
+"""API keys: `tp_live_` + 64 hex, stored as a SHA-256 hash with a prefix and last four characters."""
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+import asyncpg
+
+from outreach.runtime import errors
+
+KEY_PREFIX = "tp_live_"
+COLUMNS = "id, name, prefix, last4, created_at, last_used_at"
+
+
+def new_key() -> str:
+    return KEY_PREFIX + secrets.token_hex(32)
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def looks_like_key(token: str) -> bool:
+    return token.startswith(KEY_PREFIX) and len(token) == len(KEY_PREFIX) + 64
+
+
+async def create_key(conn: asyncpg.Connection, org_id, name: str) -> tuple[dict, str]:
+    key = new_key()
+    row = await conn.fetchrow(
+        f"""INSERT INTO api_keys (org_id, name, key_hash, prefix, last4) VALUES ($1, $2, $3, $4, $5)
+            RETURNING {COLUMNS}""",
+        org_id, name, hash_key(key), key[:12], key[-4:],
+    )
+    return dict(row), key
+
+
+async def list_keys(conn: asyncpg.Connection, org_id) -> list[dict]:
+    rows = await conn.fetch(
+        f"SELECT {COLUMNS} FROM api_keys WHERE org_id = $1 ORDER BY created_at DESC, id DESC", org_id
+    )
+    return [dict(row) for row in rows]
+
+
+async def delete_key(conn: asyncpg.Connection, org_id, key_id) -> None:
+    if await conn.execute("DELETE FROM api_keys WHERE id = $1 AND org_id = $2", key_id, org_id) == "DELETE 0":
+        raise errors.NotFound("Key not found")
+
+
+async def org_for_key(conn: asyncpg.Connection, key: str):
+    """The key's organization, or None; marks the key used (at most once a minute, to spare writes)."""
+    row = await conn.fetchrow(
+        """SELECT id, org_id, last_used_at > now() - interval '1 minute' AS fresh FROM api_keys
+           WHERE key_hash = $1 AND (expires_at IS NULL OR expires_at > now())""",
+        hash_key(key),
+    )
+    if row is None:
+        return None
+    if not row["fresh"]:
+        await conn.execute("UPDATE api_keys SET last_used_at = now() WHERE id = $1", row["id"])
+    return row["org_id"]

@@ -1,0 +1,95 @@
+"""Leads: CRUD, search, and the bulk CSV import."""
+from __future__ import annotations
+
+import asyncpg
+
+from outreach.runtime import errors
+from outreach.runtime.models import Page
+from outreach.runtime.policy import LEAD_TEXT_FIELDS
+from outreach.storage import sql
+
+COLUMNS = (
+    "id, org_id, campaign_id, first_name, last_name, phone, email, telegram_username, company,"
+    " metadata, status, timezone, created_at"
+)
+FILTER = "org_id = $1 AND ($2::lead_status IS NULL OR status = $2) AND ($3::text IS NULL OR search_text ILIKE $3)"
+
+
+async def list_leads(conn: asyncpg.Connection, org_id, page: Page, *, search: str | None, status: str | None):
+    pattern = f"%{sql.escape_like(search)}%" if search else None
+    rows = await conn.fetch(
+        f"SELECT {COLUMNS} FROM leads WHERE {FILTER} ORDER BY created_at DESC, id DESC LIMIT $4 OFFSET $5",
+        org_id, status, pattern, page.limit, page.offset,
+    )
+    total = await conn.fetchval(f"SELECT count(*) FROM leads WHERE {FILTER}", org_id, status, pattern)
+    return sql.as_dicts(rows), total
+
+
+async def create_lead(conn: asyncpg.Connection, org_id, fields: dict) -> dict:
+    columns, params, values = sql.insert_parts(fields, 2)
+    row = await conn.fetchrow(
+        f"INSERT INTO leads (org_id, {columns}) VALUES ($1, {params}) RETURNING {COLUMNS}", org_id, *values
+    )
+    return dict(row)
+
+
+async def get_lead(conn: asyncpg.Connection, org_id, lead_id) -> dict:
+    row = await conn.fetchrow(f"SELECT {COLUMNS} FROM leads WHERE id = $1 AND org_id = $2", lead_id, org_id)
+    if row is None:
+        raise errors.NotFound()
+    return dict(row)
+
+
+async def update_lead(conn: asyncpg.Connection, org_id, lead_id, fields: dict) -> dict:
+    assignments, values = sql.set_clause(fields, 3)
+    row = await conn.fetchrow(
+        f"UPDATE leads SET {assignments} WHERE id = $1 AND org_id = $2 RETURNING {COLUMNS}", lead_id, org_id, *values
+    )
+    if row is None:
+        raise errors.NotFound()
+    return dict(row)
+
+
+async def delete_lead(conn: asyncpg.Connection, org_id, lead_id) -> None:
+    in_flight = await conn.fetchval(
+        "SELECT 1 FROM campaign_leads WHERE lead_id = $1 AND org_id = $2 AND state = 'in_progress'", lead_id, org_id
+    )
+    if in_flight:
+        raise errors.Conflict("Lead is being contacted right now. Try again when the attempt has finished.")
+    if await conn.execute("DELETE FROM leads WHERE id = $1 AND org_id = $2", lead_id, org_id) == "DELETE 0":
+        raise errors.NotFound()
+
+
+IMPORT_INSERT = f"""
+INSERT INTO leads (org_id, {", ".join(LEAD_TEXT_FIELDS)})
+SELECT $1, {", ".join("r." + field for field in LEAD_TEXT_FIELDS)}
+FROM lead_import r
+WHERE NOT (r.email IS NOT NULL AND EXISTS (
+          SELECT 1 FROM leads l WHERE l.org_id = $1 AND lower(l.email) = lower(r.email) AND l.email IS NOT NULL))
+  AND NOT (r.phone IS NOT NULL AND EXISTS (
+          SELECT 1 FROM leads l WHERE l.org_id = $1 AND l.phone = r.phone AND l.phone IS NOT NULL))
+  AND NOT (r.telegram_username IS NOT NULL AND EXISTS (
+          SELECT 1 FROM leads l WHERE l.org_id = $1 AND lower(l.telegram_username) = lower(r.telegram_username)
+                 AND l.telegram_username IS NOT NULL))
+ORDER BY r.row_number
+"""
+
+
+async def import_leads(conn: asyncpg.Connection, org_id, rows: list[dict]) -> int:
+    """Insert rows that do not match an existing lead of the org; return how many were inserted.
+
+    Call inside a transaction. Rows go through COPY into a staging table, then one INSERT ... SELECT
+    skips those whose email (any case), phone or Telegram username the org already has.
+    """
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1::text))", str(org_id))
+    await conn.execute(
+        "CREATE TEMP TABLE lead_import (row_number integer, "
+        + ", ".join(f"{field} text" for field in LEAD_TEXT_FIELDS)
+        + ") ON COMMIT DROP"
+    )
+    records = [(row["row_number"], *(row.get(field) for field in LEAD_TEXT_FIELDS)) for row in rows]
+    await conn.copy_records_to_table("lead_import", records=records)
+    status = await conn.execute(IMPORT_INSERT, org_id)
+    if len(rows) >= 10_000:
+        await conn.execute("ANALYZE leads")  # plans cached on an emptier table would scan it whole
+    return int(status.split()[-1])
