@@ -1,8 +1,10 @@
 """The asyncpg pool, connection set-up, and the one boundary where driver errors become ours."""
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
+import urllib.parse
 from collections.abc import AsyncIterator
 
 import asyncpg
@@ -30,6 +32,19 @@ async def init_connection(conn: asyncpg.Connection) -> None:
     )
 
 
+def describe(url: str) -> str:
+    """Where a database URL points, without its credentials."""
+    parts = urllib.parse.urlsplit(url)
+    return f"{parts.hostname or 'localhost'}:{parts.port or 5432}{parts.path}"
+
+
+async def connect(url: str) -> asyncpg.Connection:
+    try:
+        return await asyncpg.connect(url)
+    except (OSError, asyncio.TimeoutError) as exc:
+        raise errors.ServiceError(f"Cannot connect to PostgreSQL at {describe(url)}: {exc}") from exc
+
+
 async def create_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
     try:
         return await asyncpg.create_pool(
@@ -40,8 +55,8 @@ async def create_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> asy
             # A long-lived connection otherwise keeps a stale generic plan for the lead search.
             server_settings={"plan_cache_mode": "force_custom_plan", "application_name": "outreach"},
         )
-    except (OSError, asyncpg.PostgresError) as exc:
-        raise errors.ServiceError(f"Cannot connect to PostgreSQL: {exc}") from exc
+    except (OSError, asyncio.TimeoutError) as exc:
+        raise errors.ServiceError(f"Cannot connect to PostgreSQL at {describe(url)}: {exc}") from exc
 
 
 @contextlib.asynccontextmanager
@@ -89,7 +104,7 @@ def _foreign_key_message(exc: asyncpg.ForeignKeyViolationError) -> str:
 async def ensure_database(url: str) -> None:
     """Create the database named in `url` when the server lacks it (a first local run)."""
     try:
-        conn = await asyncpg.connect(url)
+        conn = await connect(url)
     except asyncpg.InvalidCatalogNameError:
         pass
     else:
@@ -97,7 +112,7 @@ async def ensure_database(url: str) -> None:
         return
     base, _, name = url.rpartition("/")
     name = name.split("?", 1)[0]
-    admin = await asyncpg.connect(f"{base}/postgres")
+    admin = await connect(f"{base}/postgres")
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
         log.info("created database %s", name)

@@ -6,6 +6,8 @@ import logging
 
 import asyncpg
 
+from outreach.storage import db
+
 log = logging.getLogger(__name__)
 LOCK_KEY = 0x6F757472  # "outr": one lock for every process migrating this database
 
@@ -44,7 +46,7 @@ async def apply_migrations(conn: asyncpg.Connection) -> list[str]:
 
 
 async def migrate(url: str) -> list[str]:
-    conn = await asyncpg.connect(url)
+    conn = await db.connect(url)
     try:
         return await apply_migrations(conn)
     finally:

@@ -1,0 +1,51 @@
+"""The `outreach` command, run as a user would run it."""
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+
+from outreach.storage import api_keys
+
+CAMPAIGNS = "/api/dashboard/campaigns"
+
+
+async def run_cli(*args: str, env: dict) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "outreach.cli", *args, env={**os.environ, **env},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout=60)
+    return process.returncode, out.decode(), err.decode()
+
+
+async def test_api_key_create_prints_a_working_key(database_url, http, tmp_path):
+    env = {"DATABASE_URL": database_url, "XDG_DATA_HOME": str(tmp_path)}
+    code, out, err = await run_cli("api-key", "create", "--org", "Self Hosted", env=env)
+    assert code == 0, err
+    key = out.strip()
+    assert api_keys.looks_like_key(key)
+    async with http.get(CAMPAIGNS, headers={"Authorization": f"Bearer {key}"}) as response:
+        assert response.status == 200
+    code, out_again, _ = await run_cli("api-key", "create", "--org", "Self Hosted", env=env)
+    assert code == 0 and out_again.strip() != key
+
+
+async def test_migrate_is_idempotent(database_url, tmp_path):
+    code, out, err = await run_cli("migrate", env={"DATABASE_URL": database_url, "XDG_DATA_HOME": str(tmp_path)})
+    assert code == 0, err
+    assert out.strip() == "applied 0 migration(s)"
+
+
+async def test_bad_configuration_stops_with_one_line_naming_the_setting(tmp_path):
+    code, out, err = await run_cli("migrate", env={"TWILIO_ACCOUNT_SID": "AC123", "XDG_DATA_HOME": str(tmp_path)})
+    assert code == 2
+    assert err.strip().splitlines() == ["outreach: configuration error: TWILIO_AUTH_TOKEN is required when "
+                                        "TWILIO_ACCOUNT_SID is set"]
+
+
+async def test_unreachable_database_is_one_clear_line(tmp_path):
+    env = {"DATABASE_URL": "postgresql://postgres@127.0.0.1:1/outreach", "XDG_DATA_HOME": str(tmp_path)}
+    code, _, err = await run_cli("migrate", env=env)
+    assert code == 1
+    assert err.strip().splitlines()[-1].startswith("outreach: Cannot connect to PostgreSQL at 127.0.0.1:1/outreach")
