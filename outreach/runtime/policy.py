@@ -1,6 +1,10 @@
 """Pure rules: plan limits, contact requirements, campaign status transitions, input vocabularies."""
 from __future__ import annotations
 
+import dataclasses
+import datetime
+import zoneinfo
+
 from outreach.runtime import errors
 from outreach.runtime.models import CampaignStatus, Channel, LeadStatus, Plan, PlanLimits
 
@@ -88,3 +92,77 @@ def check_status_edit(current: CampaignStatus, wanted: CampaignStatus) -> None:
 def lead_status_after_contact(current: LeadStatus) -> LeadStatus:
     """The first success marks a lead contacted, never overwriting a later status."""
     return LeadStatus.CONTACTED if current is LeadStatus.NEW else current
+
+
+# --- Channel choice -------------------------------------------------------------------------------
+
+DEFAULT_CALLING_WINDOW = (datetime.time(9, 0), datetime.time(20, 0))
+NO_CONTACT = "No contact information for any configured channel"
+LEAD_LEVEL_FAILURES = {"no_answer", "busy", "privacy_restricted", "username_not_found", "bounced", "invalid_recipient",
+                       "voicemail", "failed"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Choice:
+    """What to do with one lead now: send on `channel`, or end (`skipped`/`failed`), or wait (`deferred`)."""
+
+    channel: str | None = None
+    outcome: str | None = None  # "skipped", "failed" or "deferred" when channel is None
+    reason: str | None = None
+
+
+def ordered_channels(channels: list[str], priority: list[str]) -> list[str]:
+    """The channels of `channelPriority` that the campaign also enables, in priority order."""
+    enabled = set(channels)
+    return [channel for channel in dict.fromkeys(priority) if channel in enabled]
+
+
+def choose_channel(lead: dict, order: list[str], attempted: dict[str, str | None], blocked: dict[str, str],
+                   in_window: bool) -> Choice:
+    """The first channel in `order` the lead can be reached on now.
+
+    `attempted` maps channels already tried for this lead to their error; `blocked` maps channels
+    that cannot send for the moment (plan limit, no account with capacity, not configured) to why.
+    A lead that could only be reached on a blocked channel, or by voice outside its calling window,
+    is deferred: it stays pending with the reason.
+    """
+    deferred_reason = None
+    reachable = False
+    for name in order:
+        if not lead.get(CHANNEL_CONTACT[Channel(name)]):
+            continue
+        reachable = True
+        if name in attempted:
+            continue
+        if name in blocked:
+            deferred_reason = deferred_reason or blocked[name]
+            continue
+        if name == Channel.VOICE.value and not in_window:
+            deferred_reason = deferred_reason or "Outside the lead's calling window"
+            continue
+        return Choice(channel=name)
+    if deferred_reason:
+        return Choice(outcome="deferred", reason=deferred_reason)
+    if not reachable:
+        return Choice(outcome="skipped", reason=NO_CONTACT)
+    last_error = next(reversed(attempted.values()), None) if attempted else None
+    return Choice(outcome="failed", reason=last_error or "Every channel failed")
+
+
+def calling_window(settings: dict) -> tuple[datetime.time, datetime.time]:
+    """`settings.callingWindow = {"start": "09:00", "end": "20:00"}`, else the default."""
+    window = settings.get("callingWindow") if isinstance(settings, dict) else None
+    try:
+        return (datetime.time.fromisoformat(window["start"]), datetime.time.fromisoformat(window["end"]))
+    except (TypeError, KeyError, ValueError):
+        return DEFAULT_CALLING_WINDOW
+
+
+def inside_window(now_utc: datetime.datetime, timezone: str | None, window) -> bool:
+    try:
+        zone = zoneinfo.ZoneInfo(timezone) if timezone else datetime.timezone.utc
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        zone = datetime.timezone.utc
+    local = now_utc.astimezone(zone).time()
+    start, end = window
+    return start <= local < end if start <= end else (local >= start or local < end)

@@ -1,0 +1,18 @@
+"""Telegram routes: the pool accounts assigned to the org (read-only; sessions never leave storage)."""
+from __future__ import annotations
+
+from aiohttp import web
+
+from outreach.http import keys, wire
+from outreach.http.auth import principal
+from outreach.storage import db, telegram_accounts
+
+
+async def list_accounts(request: web.Request) -> web.Response:
+    async with db.connection(request.app[keys.DB]) as conn:
+        rows = await telegram_accounts.list_org_accounts(conn, principal(request).org_id)
+    return wire.json_response({"accounts": [wire.to_wire(row) for row in rows]})
+
+
+def add_routes(router: web.UrlDispatcher) -> None:
+    router.add_get("/api/dashboard/telegram/accounts", list_accounts)

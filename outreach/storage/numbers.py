@@ -1,0 +1,44 @@
+"""Phone numbers an organization owns, and the campaign each one serves."""
+from __future__ import annotations
+
+import asyncpg
+
+from outreach.runtime import errors
+from outreach.storage import sql
+
+COLUMNS = "id, org_id, number, label, provider, status, campaign_id, created_at"
+
+
+async def list_numbers(conn: asyncpg.Connection, org_id) -> list[dict]:
+    rows = await conn.fetch(
+        f"SELECT {COLUMNS} FROM phone_numbers WHERE org_id = $1 ORDER BY created_at DESC, id DESC", org_id
+    )
+    return sql.as_dicts(rows)
+
+
+async def get_number(conn: asyncpg.Connection, org_id, number_id, *, lock: bool = False) -> dict:
+    suffix = " FOR UPDATE" if lock else ""
+    row = await conn.fetchrow(
+        f"SELECT {COLUMNS} FROM phone_numbers WHERE id = $1 AND org_id = $2{suffix}", number_id, org_id
+    )
+    if row is None:
+        raise errors.NotFound()
+    return dict(row)
+
+
+async def update_number(conn: asyncpg.Connection, org_id, number_id, fields: dict) -> dict:
+    """Apply label and campaign changes; the campaign must belong to the same organization."""
+    await get_number(conn, org_id, number_id, lock=True)
+    if fields.get("campaign_id"):
+        await check_campaign(conn, org_id, fields["campaign_id"])
+    assignments, values = sql.set_clause(fields, 3)
+    row = await conn.fetchrow(
+        f"UPDATE phone_numbers SET {assignments} WHERE id = $1 AND org_id = $2 RETURNING {COLUMNS}",
+        number_id, org_id, *values,
+    )
+    return dict(row)
+
+
+async def check_campaign(conn: asyncpg.Connection, org_id, campaign_id) -> None:
+    if not await conn.fetchval("SELECT 1 FROM campaigns WHERE id = $1 AND org_id = $2", campaign_id, org_id):
+        raise errors.Invalid("Campaign not found")
