@@ -7,11 +7,17 @@ import asyncpg
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from outreach.http import analytics, api_keys, auth, billing, calls, campaigns, channels, email, keys, leads, numbers, onboarding, ops, scripts, telegram, voice
+from outreach.http import (
+    analytics, api_keys, auth, billing, calls, campaigns, channels, email, keys, leads, numbers, onboarding, ops,
+    scripts, telegram, voice,
+)
 from outreach.http.errors import error_middleware
 from outreach.runtime.config import Settings
 
-RESOURCE_MODULES = (ops, campaigns, leads, api_keys, channels, onboarding, scripts, voice, calls, email, numbers, telegram, billing, analytics)
+RESOURCE_MODULES = (
+    ops, campaigns, leads, api_keys, channels, onboarding, scripts, voice, calls, email, numbers, telegram, billing,
+    analytics,
+)
 
 
 @dataclasses.dataclass
