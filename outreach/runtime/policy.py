@@ -18,6 +18,7 @@ DEFAULT_CHANNELS = [Channel.VOICE.value]
 DEFAULT_CHANNEL_PRIORITY = [Channel.TELEGRAM.value, Channel.VOICE.value, Channel.EMAIL.value]
 CONTACT_FIELDS = ("first_name", "last_name", "phone", "email", "telegram_username")
 LEAD_TEXT_FIELDS = ("first_name", "last_name", "phone", "email", "telegram_username", "company", "timezone")
+CHANNEL_NAMES = tuple(channel.value for channel in Channel)
 CHANNEL_CONTACT = {Channel.VOICE: "phone", Channel.TELEGRAM: "telegram_username", Channel.EMAIL: "email"}
 
 

@@ -1,0 +1,59 @@
+"""Coalesce concurrent single-item requests into batched calls: one round trip for many leads."""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+
+
+class Batcher:
+    """`await submit(item)` returns that item's result once a flush containing it has run.
+
+    A flush runs when `max_items` are waiting or `max_delay` seconds after the first one arrived,
+    so a busy run gets large batches and a quiet one gets low latency.
+    """
+
+    def __init__(self, flush: Callable[[list], Awaitable[Sequence]], max_items: int = 500, max_delay: float = 0.005):
+        self.flush = flush
+        self.max_items = max_items
+        self.max_delay = max_delay
+        self._waiting: list[tuple[object, asyncio.Future]] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self._running: set[asyncio.Task] = set()
+
+    async def submit(self, item):
+        future = asyncio.get_running_loop().create_future()
+        self._waiting.append((item, future))
+        if len(self._waiting) >= self.max_items:
+            self._start_flush()
+        elif self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(self.max_delay, self._start_flush)
+        return await future
+
+    def _start_flush(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        batch, self._waiting = self._waiting, []
+        if batch:
+            task = asyncio.create_task(self._run(batch))
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
+
+    async def _run(self, batch: list[tuple[object, asyncio.Future]]) -> None:
+        try:
+            results = await self.flush([item for item, _ in batch])
+        except BaseException as exc:  # every waiter learns of the failure
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for (_, future), result in zip(batch, results):
+            if not future.done():
+                future.set_result(result)
+
+    async def drain(self) -> None:
+        self._start_flush()
+        while self._running:
+            await asyncio.gather(*list(self._running), return_exceptions=True)

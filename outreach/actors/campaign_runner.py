@@ -1,0 +1,365 @@
+"""CampaignRunner: executes one campaign's pending leads concurrently, durably, and pausably.
+
+Each lead runs as a small coroutine (choose a channel, write the attempt, send, record), while the
+database work of many leads is coalesced by batchers: one statement writes a batch's attempts (with
+their usage reservation), one records a batch's outcomes, one Redis round trip publishes its events.
+The database status is the source of truth: a run stops claiming when the campaign is no longer
+`active`, and `pause()` returns only once no new attempt can start.
+"""
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime
+import logging
+import math
+import uuid
+
+from outreach.actors.batcher import Batcher
+from outreach.runtime import policy, templates
+from outreach.runtime.ports import ChannelDispatcher, EventSink, RunStore, SendJob, SendResult
+
+log = logging.getLogger(__name__)
+FIRST_ID = uuid.UUID(int=0)
+PAUSED = "paused"
+VOICE_CALL_STATUS = {"sent": "completed", "no_answer": "no_answer", "busy": "busy", "voicemail": "voicemail"}
+USAGE_CHANNELS = ("email", "telegram")
+
+
+@dataclasses.dataclass(frozen=True)
+class RunnerOptions:
+    batch_size: int = 500
+    concurrency: dict = dataclasses.field(default_factory=lambda: {"email": 200, "telegram": 8, "voice": 4})
+    flush_delay: float = 0.005
+    max_results_kept: int = 1000
+
+
+@dataclasses.dataclass
+class Attempted:
+    """One send and what came of it, waiting to be recorded."""
+
+    lead: dict
+    channel: str
+    result: SendResult
+    subject: str | None = None
+    text: str | None = None
+
+
+@dataclasses.dataclass
+class Ended:
+    """A lead reaching a terminal state (or going back to pending with a reason)."""
+
+    lead: dict
+    state: str
+    channel: str | None
+    error: str | None
+
+
+@dataclasses.dataclass
+class OutcomeBatch:
+    """Column arrays for storage.runs.record_outcomes."""
+
+    attempt_leads: list = dataclasses.field(default_factory=list)
+    attempt_channels: list = dataclasses.field(default_factory=list)
+    attempt_outcomes: list = dataclasses.field(default_factory=list)
+    attempt_provider_ids: list = dataclasses.field(default_factory=list)
+    attempt_errors: list = dataclasses.field(default_factory=list)
+    lead_ids: list = dataclasses.field(default_factory=list)
+    lead_states: list = dataclasses.field(default_factory=list)
+    lead_channels: list = dataclasses.field(default_factory=list)
+    lead_errors: list = dataclasses.field(default_factory=list)
+    contacted: list = dataclasses.field(default_factory=list)
+    message_leads: list = dataclasses.field(default_factory=list)
+    message_channels: list = dataclasses.field(default_factory=list)
+    message_statuses: list = dataclasses.field(default_factory=list)
+    message_contents: list = dataclasses.field(default_factory=list)
+    message_metadata: list = dataclasses.field(default_factory=list)
+    message_provider_ids: list = dataclasses.field(default_factory=list)
+    call_leads: list = dataclasses.field(default_factory=list)
+    call_statuses: list = dataclasses.field(default_factory=list)
+    call_numbers: list = dataclasses.field(default_factory=list)
+    call_durations: list = dataclasses.field(default_factory=list)
+    call_provider_ids: list = dataclasses.field(default_factory=list)
+    refund_emails: int = 0
+    refund_telegram: int = 0
+    minutes: int = 0
+
+    def add_attempt(self, item: Attempted) -> None:
+        result, lead_id = item.result, item.lead["id"]
+        outcome = "not_sent" if result.channel_blocked else result.outcome
+        self.attempt_leads.append(lead_id)
+        self.attempt_channels.append(item.channel)
+        self.attempt_outcomes.append(outcome)
+        self.attempt_provider_ids.append(result.provider_id)
+        self.attempt_errors.append(result.error)
+        if outcome not in ("sent", "unknown"):
+            self.refund_emails += item.channel == "email"
+            self.refund_telegram += item.channel == "telegram"
+        if outcome == "not_sent":
+            return
+        if item.channel == "voice":
+            self.add_call(item)
+        else:
+            self.add_message(item, outcome)
+
+    def add_message(self, item: Attempted, outcome: str) -> None:
+        lead = item.lead
+        metadata = ({"subject": item.subject, "toEmail": lead.get("email")} if item.channel == "email"
+                    else {"telegramUsername": lead.get("telegram_username")})
+        if item.result.error:
+            metadata["error"] = item.result.error
+        self.message_leads.append(lead["id"])
+        self.message_channels.append(item.channel)
+        self.message_statuses.append("sent" if outcome == "sent" else "failed")
+        self.message_contents.append(item.text)
+        self.message_metadata.append(metadata)
+        self.message_provider_ids.append(item.result.provider_id)
+
+    def add_call(self, item: Attempted) -> None:
+        duration = item.result.duration_seconds
+        self.call_leads.append(item.lead["id"])
+        self.call_statuses.append(VOICE_CALL_STATUS.get(item.result.outcome, "failed"))
+        self.call_numbers.append(item.lead.get("phone"))
+        self.call_durations.append(duration)
+        self.call_provider_ids.append(item.result.provider_id)
+        self.minutes += math.ceil(duration / 60) if item.result.ok else 0
+
+    def add_end(self, item: Ended) -> None:
+        self.lead_ids.append(item.lead["id"])
+        self.lead_states.append(item.state)
+        self.lead_channels.append(item.channel)
+        self.lead_errors.append(item.error)
+        if item.state == "sent":
+            self.contacted.append(item.lead["id"])
+
+
+class CampaignRunner:
+    def __init__(self, campaign_id, store: RunStore, events: EventSink, dispatchers: dict[str, ChannelDispatcher],
+                 options: RunnerOptions | None = None, drafter=None, clock=None):
+        self.campaign_id = str(campaign_id)
+        self.store = store
+        self.events = events
+        self.dispatchers = dispatchers
+        self.options = options or RunnerOptions()
+        self.drafter = drafter
+        self.clock = clock or (lambda: datetime.datetime.now(datetime.timezone.utc))
+        self._task: asyncio.Task | None = None
+        self._paused = False
+        self._attempt_lock = asyncio.Lock()
+
+    # --- commands -------------------------------------------------------------------------------
+
+    async def run(self) -> dict:
+        """Run until no pending lead is left (or the campaign stops being active); callers attach."""
+        if self._task is None or self._task.done():
+            self._paused = False
+            self._task = asyncio.create_task(self._run())
+        return await asyncio.shield(self._task)
+
+    async def pause(self) -> None:
+        """Returns once no new attempt can start; sends already started finish and are recorded."""
+        async with self._attempt_lock:
+            self._paused = True
+
+    def is_running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    # --- the run ---------------------------------------------------------------------------------
+
+    async def _run(self) -> dict:
+        campaign = await self.store.load_campaign()
+        if campaign["status"] != "active":
+            return {"status": campaign["status"], "counts": await self.store.run_counts(), "results": []}
+        self._setup(campaign)
+        await self.store.reconcile()
+        self.counts = await self.store.run_counts()
+        await self.events.publish([{"type": "status", "status": "running"}, self._progress_event()])
+        await self._process_all()
+        return await self._finish()
+
+    def _setup(self, campaign: dict) -> None:
+        self.campaign = campaign
+        self.order = policy.ordered_channels(campaign["channels"] or [], campaign["channel_priority"] or [])
+        self.window = policy.calling_window(campaign["settings"])
+        self.blocked: dict[str, str] = {}
+        self.results: list[dict] = []
+        self.slots = {name: asyncio.Semaphore(self.options.concurrency.get(name, 4)) for name in policy.CHANNEL_NAMES}
+        self.attempts = Batcher(self._flush_attempts, self.options.batch_size, self.options.flush_delay)
+        self.outcomes = Batcher(self._flush_outcomes, self.options.batch_size, self.options.flush_delay)
+
+    async def _process_all(self) -> None:
+        cursor, in_flight = FIRST_ID, set()
+        while not self._paused:
+            if await self.store.campaign_status() != "active":
+                self._paused = True
+                break
+            leads = await self.store.claim_leads(cursor, self.options.batch_size)
+            if not leads:
+                break
+            cursor = leads[-1]["id"]
+            in_flight.update(asyncio.create_task(self._process_lead(lead)) for lead in leads)
+            while len(in_flight) >= self.options.batch_size:
+                done, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+                raise_failures(done)
+        if in_flight:
+            done, _ = await asyncio.wait(in_flight)
+            raise_failures(done)
+        await self.attempts.drain()
+        await self.outcomes.drain()
+
+    async def _finish(self) -> dict:
+        counts = await self.store.run_counts()
+        if self._paused or await self.store.campaign_status() != "active":
+            status = await self.store.campaign_status() or "paused"
+            reason = None
+        elif counts["pending"] == 0:
+            await self.store.finish_campaign("completed")
+            status, reason = "completed", None
+        else:
+            await self.store.finish_campaign("paused")
+            status, reason = "paused", "; ".join(sorted(set(self.blocked.values()))) or "Leads are waiting"
+        self.counts = counts
+        done = {"type": "done", "status": status, **self._count_fields()}
+        if reason:
+            done["reason"] = reason
+        await self.events.publish([{"type": "status", "status": status, **({"reason": reason} if reason else {})},
+                                   done])
+        return {"status": status, "reason": reason, "counts": counts, "results": self.results}
+
+    # --- one lead --------------------------------------------------------------------------------
+
+    async def _process_lead(self, lead: dict) -> None:
+        recorded = lead.get("attempts") or {}
+        unknown = next((name for name, a in recorded.items() if a.get("outcome") == "unknown"), None)
+        if unknown:
+            return await self._end(lead, "unknown", unknown, "Outcome unknown after a restart")
+        if lead.get("status") == "rejected":
+            return await self._end(lead, "skipped", None, "Lead is rejected")
+        attempted = {name: a.get("error") or a["outcome"] for name, a in recorded.items() if a.get("outcome")}
+        last_channel = None
+        while True:
+            in_window = policy.inside_window(self.clock(), lead.get("timezone"), self.window)
+            choice = policy.choose_channel(lead, self.order, attempted, self.blocked, in_window)
+            if choice.channel is None:
+                state = "pending" if choice.outcome == "deferred" else choice.outcome
+                return await self._end(lead, state, last_channel, choice.reason)
+            result = await self._try_channel(lead, choice.channel)
+            if result is PAUSED:
+                return await self.store.release_leads([lead["id"]])
+            if result is None:
+                continue
+            last_channel = choice.channel
+            if result.ok:
+                return await self._end(lead, "sent", choice.channel, None)
+            if result.channel_blocked:
+                self.blocked[choice.channel] = result.error or f"{choice.channel} is unavailable"
+            else:
+                attempted[choice.channel] = result.error or result.outcome
+
+    async def _try_channel(self, lead: dict, channel: str):
+        """PAUSED, None (channel unusable now: look again), or the provider's result, recorded."""
+        message = await self._compose(lead, channel)
+        if message is None:
+            return None
+        subject, text = message
+        key = f"{self.campaign_id}:{lead['id']}:{channel}"
+        async with self.slots[channel]:
+            verdict = await self.attempts.submit((lead["id"], channel, key))
+            if verdict == PAUSED:
+                return PAUSED
+            if verdict != "go":
+                self._note_refusal(channel, verdict)
+                return None
+            job = SendJob(self.campaign_id, str(self.campaign["org_id"]), lead, channel, key, subject, text)
+            result = await self._dispatch(job)
+        await self.outcomes.submit(Attempted(lead, channel, result, subject, text))
+        return result
+
+    def _note_refusal(self, channel: str, verdict: str) -> None:
+        if verdict != "done":
+            self.blocked[channel] = verdict
+
+    async def _dispatch(self, job: SendJob) -> SendResult:
+        try:
+            return await self.dispatchers[job.channel].dispatch(job)
+        except KeyError:
+            return SendResult("not_sent", error=f"The {job.channel} channel is not configured", channel_blocked=True)
+        except Exception as exc:  # a provider failure is this lead's failure on this channel
+            log.warning("campaign %s: %s send failed: %r", self.campaign_id, job.channel, exc)
+            return SendResult("failed", error=f"{job.channel} provider error: {exc}")
+
+    async def _compose(self, lead: dict, channel: str) -> tuple[str | None, str | None] | None:
+        """The message written for this lead; None blocks the channel (no template, no drafter)."""
+        settings = self.campaign["settings"]
+        if channel == "voice":
+            return None, None
+        if channel == "email" and (template := templates.email_template(settings)):
+            return templates.render(template[0], lead), templates.render(template[1], lead)
+        if channel == "telegram" and (template := templates.telegram_template(settings)):
+            return None, templates.render(template, lead)
+        if self.drafter is not None:
+            return await self.drafter.draft(channel, lead, self.campaign)
+        self.blocked[channel] = (f"No {channel} template: set settings.templates.{channel} "
+                                 "or configure OpenRouter for AI drafts")
+        return None
+
+    async def _end(self, lead: dict, state: str, channel: str | None, error: str | None) -> None:
+        await self.outcomes.submit(Ended(lead, state, channel, error))
+
+    # --- batched writes ----------------------------------------------------------------------------
+
+    async def _flush_attempts(self, jobs: list[tuple]) -> list:
+        async with self._attempt_lock:
+            if self._paused:
+                return [PAUSED] * len(jobs)
+            verdicts = await self.store.start_attempts(self.campaign["plan"], jobs)
+        return [verdicts[(job[0], job[1])] for job in jobs]
+
+    async def _flush_outcomes(self, items: list) -> list:
+        batch = OutcomeBatch()
+        ended = []
+        for item in items:
+            if isinstance(item, Attempted):
+                batch.add_attempt(item)
+            else:
+                batch.add_end(item)
+                ended.append(item)
+        await self.store.record_outcomes(batch)
+        await self.events.publish(self._events_for(ended))
+        return [None] * len(items)
+
+    def _events_for(self, ended: list[Ended]) -> list[dict]:
+        results = [result_of(item) for item in ended if item.state != "pending"]
+        for item in ended:
+            self._count(item.state)
+        self.results = (self.results + results)[-self.options.max_results_kept:]
+        events = [{"type": "result", "results": results}] if results else []
+        return events + [self._progress_event()]
+
+    def _count(self, state: str) -> None:
+        key = {"sent": "succeeded"}.get(state, state)
+        if key in ("succeeded", "failed", "skipped", "unknown"):
+            self.counts[key] += 1
+            self.counts["processed"] += 1
+            self.counts["pending"] = max(0, self.counts["pending"] - 1)
+
+    def _count_fields(self) -> dict:
+        keys = ("total", "processed", "succeeded", "failed", "skipped", "unknown", "pending")
+        return {key: self.counts.get(key, 0) for key in keys}
+
+    def _progress_event(self) -> dict:
+        return {"type": "progress", **self._count_fields()}
+
+
+def result_of(item: Ended) -> dict:
+    result = {"leadId": str(item.lead["id"]), "leadName": templates.lead_name(item.lead),
+              "channel": item.channel or "none", "status": item.state}
+    if item.error:
+        result["error"] = item.error
+    return result
+
+
+def raise_failures(done: set[asyncio.Task]) -> None:
+    for task in done:
+        if task.exception() is not None:
+            raise task.exception()

@@ -1,0 +1,51 @@
+"""Channel dispatchers: how a campaign's send reaches a provider (in-process, or through an entity actor)."""
+from __future__ import annotations
+
+import html
+
+from outreach.runtime.ports import CallRequest, EmailSender, OutboundEmail, SendJob, SendResult, TelegramSender, VoiceCaller
+
+
+class EmailDispatcher:
+    """Email is sent from inside the campaign runner: no actor hop on the hot path."""
+
+    def __init__(self, sender: EmailSender, from_address: str, reply_to: str | None = None):
+        self.sender = sender
+        self.from_address = from_address
+        self.reply_to = reply_to
+
+    async def dispatch(self, job: SendJob) -> SendResult:
+        email = OutboundEmail(sender=self.from_address, to=job.lead["email"], reply_to=self.reply_to,
+                              subject=job.subject or "", text=job.text or "")
+        return await self.sender.send_email(email, job.idempotency_key)
+
+
+class TelegramDispatcher:
+    """Sends through one sender directly (tests, sandbox without accounts)."""
+
+    def __init__(self, sender: TelegramSender):
+        self.sender = sender
+
+    async def dispatch(self, job: SendJob) -> SendResult:
+        return await self.sender.send_message(job.lead["telegram_username"], job.text or "")
+
+
+class VoiceDispatcher:
+    def __init__(self, caller: VoiceCaller, from_number: str = "+10000000000"):
+        self.caller = caller
+        self.from_number = from_number
+
+    async def dispatch(self, job: SendJob) -> SendResult:
+        return await self.caller.place_call(call_request(job, self.from_number))
+
+
+def call_request(job: SendJob, from_number: str, campaign: dict | None = None) -> CallRequest:
+    campaign = campaign or {}
+    return CallRequest(to=job.lead["phone"], from_number=from_number, lead=job.lead,
+                       script=campaign.get("script") or "", objection_handlers=campaign.get("objection_handlers") or [],
+                       voice=campaign.get("voice") or {}, campaign_id=job.campaign_id, lead_id=str(job.lead["id"]))
+
+
+def email_html(text: str) -> str:
+    """Plain text to HTML with everything escaped: a lead's name cannot inject markup."""
+    return "<br />".join(html.escape(line) for line in text.splitlines())

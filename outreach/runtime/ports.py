@@ -1,0 +1,99 @@
+"""The interfaces the core consumes. Providers implement the senders; storage implements the stores."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Protocol
+
+
+@dataclasses.dataclass(frozen=True)
+class OutboundEmail:
+    sender: str  # "Name <address>"
+    to: str
+    reply_to: str | None
+    subject: str
+    text: str
+
+
+@dataclasses.dataclass(frozen=True)
+class CallRequest:
+    to: str
+    from_number: str
+    lead: dict
+    script: str
+    objection_handlers: list
+    voice: dict
+    campaign_id: str
+    lead_id: str
+
+
+@dataclasses.dataclass(frozen=True)
+class SendResult:
+    """What a provider answered. `outcome` is "sent" or a failure code.
+
+    Lead-level failures (no_answer, busy, privacy_restricted, username_not_found, bounced, ...) make
+    the runtime try the lead's next channel; `channel_blocked` says the failure is about the sender
+    (limit, flood wait, not configured), so the lead stays pending for that channel.
+    """
+
+    outcome: str
+    provider_id: str | None = None
+    error: str | None = None
+    channel_blocked: bool = False
+    duration_seconds: int = 0
+    retry_after: int | None = None  # seconds the sender must wait (Telegram FloodWait)
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome == "sent"
+
+
+class EmailSender(Protocol):
+    async def send_email(self, email: OutboundEmail, idempotency_key: str) -> SendResult: ...
+
+
+class TelegramSender(Protocol):
+    async def send_message(self, username: str, text: str) -> SendResult: ...
+
+
+class VoiceCaller(Protocol):
+    async def place_call(self, call: CallRequest) -> SendResult: ...
+
+
+class Drafter(Protocol):
+    async def draft(self, channel: str, lead: dict, campaign: dict) -> tuple[str | None, str]:
+        """(subject, text) written for the lead from the campaign's script; the script itself is never sent."""
+
+
+class ChannelDispatcher(Protocol):
+    """Sends one lead's message on one channel for a campaign; the runner calls it concurrently."""
+
+    async def dispatch(self, job: "SendJob") -> SendResult: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class SendJob:
+    campaign_id: str
+    org_id: str
+    lead: dict
+    channel: str
+    idempotency_key: str
+    subject: str | None
+    text: str | None
+
+
+class RunStore(Protocol):
+    """What a campaign run reads and writes; implemented over PostgreSQL by storage.run_store."""
+
+    async def load_campaign(self) -> dict: ...
+    async def campaign_status(self) -> str | None: ...
+    async def reconcile(self) -> int: ...
+    async def claim_leads(self, after, size: int) -> list[dict]: ...
+    async def start_attempts(self, plan: str, jobs: list[tuple]) -> dict: ...
+    async def record_outcomes(self, batch) -> None: ...
+    async def release_leads(self, lead_ids: list) -> None: ...
+    async def finish_campaign(self, status: str) -> bool: ...
+    async def run_counts(self) -> dict: ...
+
+
+class EventSink(Protocol):
+    async def publish(self, events: list[dict]) -> list[str]: ...

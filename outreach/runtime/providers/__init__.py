@@ -1,0 +1,1 @@
+"""One module per external service: the real adapter and its sandbox twin."""

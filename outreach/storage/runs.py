@@ -1,0 +1,249 @@
+"""Execution state of campaigns: claims, attempts, outcomes, usage. Each function is one round trip.
+
+Batched on purpose: one statement claims a batch, one writes a batch's attempts with their usage
+reservation, one records a batch's outcomes (attempts, lead states, lead statuses, messages, call
+logs, usage refunds) with data-modifying CTEs.
+"""
+from __future__ import annotations
+
+import datetime
+
+import asyncpg
+
+from outreach.runtime import errors, policy
+
+LEAD_FIELDS = "l.id, l.first_name, l.last_name, l.phone, l.email, l.telegram_username, l.company, l.timezone, l.status"
+USAGE_COLUMN = {"email": "emails", "telegram": "telegram"}
+
+
+def month_start(now: datetime.datetime | None = None) -> datetime.date:
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    return now.date().replace(day=1)
+
+
+async def load_campaign(conn: asyncpg.Connection, campaign_id) -> dict:
+    """The campaign with what a run needs of its organization: plan, script and voice config."""
+    row = await conn.fetchrow(
+        """SELECT c.id, c.org_id, c.name, c.status, c.channels, c.channel_priority, c.settings,
+                  o.plan, s.content AS script, s.objection_handlers, to_jsonb(v) AS voice
+           FROM campaigns c JOIN organizations o ON o.id = c.org_id
+           LEFT JOIN scripts s ON s.id = c.script_id AND s.org_id = c.org_id
+           LEFT JOIN voice_configs v ON v.org_id = c.org_id
+           WHERE c.id = $1""",
+        campaign_id,
+    )
+    if row is None:
+        raise errors.NotFound("Campaign not found")
+    return dict(row)
+
+
+async def campaign_status(conn: asyncpg.Connection, campaign_id) -> str | None:
+    return await conn.fetchval("SELECT status::text FROM campaigns WHERE id = $1", campaign_id)
+
+
+async def finish_campaign(conn: asyncpg.Connection, campaign_id, status: str) -> bool:
+    """Set `completed` or `paused` at the end of a run, never over a user's pause."""
+    result = await conn.execute(
+        "UPDATE campaigns SET status = $2, updated_at = now() WHERE id = $1 AND status = 'active'",
+        campaign_id, status,
+    )
+    return result != "UPDATE 0"
+
+
+async def reconcile(conn: asyncpg.Connection, campaign_id) -> int:
+    """After a crash: attempts without an outcome become `unknown` (except email, retried with its key);
+    leads left in progress go back to pending. Returns how many leads were released."""
+    await conn.execute(
+        """UPDATE attempts SET outcome = 'unknown', error = 'Outcome unknown after a restart', finished_at = now()
+           WHERE campaign_id = $1 AND outcome IS NULL AND channel <> 'email'""",
+        campaign_id,
+    )
+    result = await conn.execute(
+        "UPDATE campaign_leads SET state = 'pending', updated_at = now() WHERE campaign_id = $1 AND state = 'in_progress'",
+        campaign_id,
+    )
+    return int(result.split()[-1])
+
+
+async def claim_leads(conn: asyncpg.Connection, campaign_id, after, size: int) -> list[dict]:
+    """Claim up to `size` pending leads past `after` (ordered by id); with the attempts already made."""
+    rows = await conn.fetch(
+        f"""WITH claimed AS (
+                UPDATE campaign_leads SET state = 'in_progress', updated_at = now()
+                WHERE campaign_id = $1 AND lead_id = ANY(ARRAY(
+                    SELECT lead_id FROM campaign_leads
+                    WHERE campaign_id = $1 AND state = 'pending' AND lead_id > $2
+                    ORDER BY lead_id LIMIT $3 FOR UPDATE SKIP LOCKED))
+                RETURNING lead_id)
+            SELECT {LEAD_FIELDS},
+                   (SELECT coalesce(jsonb_object_agg(a.channel, jsonb_build_object('outcome', a.outcome, 'error', a.error)),
+                                    '{{}}'::jsonb)
+                    FROM attempts a WHERE a.campaign_id = $1 AND a.lead_id = l.id) AS attempts
+            FROM claimed c JOIN leads l ON l.id = c.lead_id ORDER BY l.id""",
+        campaign_id, after, size,
+    )
+    return [dict(row) for row in rows]
+
+
+async def start_attempts(conn: asyncpg.Connection, campaign_id, org_id, plan: str, jobs: list[tuple]) -> dict:
+    """Write attempt rows for (lead_id, channel, key) before sending, reserving plan usage with them.
+
+    Call inside a transaction. Returns {(lead_id, channel): verdict} where verdict is "go", "done"
+    (this channel was already attempted for the lead) or a limit message (nothing written).
+    An email attempt left without an outcome by a crash is handed out again: its key makes the
+    provider drop a second send.
+    """
+    rows = await conn.fetch(
+        """INSERT INTO attempts (campaign_id, lead_id, org_id, channel, idempotency_key)
+           SELECT $1, u.lead_id, $2, u.channel::message_channel, u.key
+           FROM unnest($3::uuid[], $4::text[], $5::text[]) AS u(lead_id, channel, key)
+           ON CONFLICT ON CONSTRAINT attempts_once DO UPDATE SET started_at = now()
+               WHERE attempts.outcome IS NULL AND attempts.channel = 'email'
+           RETURNING lead_id, channel::text, (xmax = 0) AS inserted""",
+        campaign_id, org_id, [job[0] for job in jobs], [job[1] for job in jobs], [job[2] for job in jobs],
+    )
+    verdicts = {(job[0], job[1]): "done" for job in jobs}
+    fresh: dict[str, list] = {}
+    for row in rows:
+        verdicts[(row["lead_id"], row["channel"])] = "go"
+        if row["inserted"]:
+            fresh.setdefault(row["channel"], []).append(row["lead_id"])
+    for channel, lead_ids in fresh.items():
+        refused, message = await reserve_usage(conn, org_id, plan, channel, lead_ids)
+        if refused:
+            await conn.execute(
+                "DELETE FROM attempts WHERE campaign_id = $1 AND channel = $2::message_channel AND lead_id = ANY($3::uuid[])",
+                campaign_id, channel, refused,
+            )
+            verdicts.update({(lead_id, channel): message for lead_id in refused})
+    return verdicts
+
+
+async def reserve_usage(conn: asyncpg.Connection, org_id, plan: str, channel: str, lead_ids: list):
+    """Count the sends against the month's plan limit; return the lead ids over the limit and why."""
+    limits = policy.limits_for(plan)
+    month = month_start()
+    await conn.execute("INSERT INTO usage (org_id, month) VALUES ($1, $2) ON CONFLICT DO NOTHING", org_id, month)
+    if channel == "voice":
+        used = await conn.fetchval("SELECT minutes FROM usage WHERE org_id = $1 AND month = $2", org_id, month)
+        if used < limits.minutes:
+            return [], None
+        return lead_ids, f"Voice minutes limit reached ({used}/{limits.minutes})"
+    column = USAGE_COLUMN[channel]
+    limit = limits.emails if channel == "email" else limits.telegram
+    row = await conn.fetchrow(
+        f"""UPDATE usage u SET {column} = u.{column} + g.granted
+            FROM (SELECT least($3::int, greatest($4::int - {column}, 0)) AS granted, {column} AS before
+                  FROM usage WHERE org_id = $1 AND month = $2 FOR UPDATE) g
+            WHERE u.org_id = $1 AND u.month = $2 RETURNING g.granted, g.before""",
+        org_id, month, len(lead_ids), limit,
+    )
+    granted = row["granted"]
+    if granted == len(lead_ids):
+        return [], None
+    name = "Email" if channel == "email" else "Telegram message"
+    return lead_ids[granted:], f"{name} limit reached ({row['before'] + granted}/{limit})"
+
+
+RECORD = """
+WITH finished AS (
+    UPDATE attempts a SET outcome = u.outcome, provider_id = u.provider_id, error = u.error, finished_at = now()
+    FROM unnest($2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[])
+         AS u(lead_id, channel, outcome, provider_id, error)
+    WHERE a.campaign_id = $1 AND a.lead_id = u.lead_id AND a.channel = u.channel::message_channel
+      AND u.outcome <> 'not_sent'
+    RETURNING a.lead_id
+), withdrawn AS (
+    DELETE FROM attempts a USING unnest($2::uuid[], $3::text[], $4::text[]) AS u(lead_id, channel, outcome)
+    WHERE a.campaign_id = $1 AND a.lead_id = u.lead_id AND a.channel = u.channel::message_channel
+      AND u.outcome = 'not_sent'
+    RETURNING a.lead_id
+), ended AS (
+    UPDATE campaign_leads cl SET state = u.state::lead_state, channel = u.channel::message_channel, error = u.error,
+                                 updated_at = now()
+    FROM unnest($7::uuid[], $8::text[], $9::text[], $10::text[]) AS u(lead_id, state, channel, error)
+    WHERE cl.campaign_id = $1 AND cl.lead_id = u.lead_id
+    RETURNING cl.lead_id
+), contacted AS (
+    UPDATE leads SET status = 'contacted' WHERE id = ANY($11::uuid[]) AND status = 'new' RETURNING id
+), logged AS (
+    INSERT INTO messages (org_id, lead_id, campaign_id, channel, direction, status, content, metadata, provider_id)
+    SELECT $12, u.lead_id, $1, u.channel::message_channel, 'outbound', u.status::message_status, u.content,
+           u.metadata, u.provider_id
+    FROM unnest($13::uuid[], $14::text[], $15::text[], $16::text[], $17::jsonb[], $18::text[])
+         AS u(lead_id, channel, status, content, metadata, provider_id)
+    RETURNING id
+), called AS (
+    INSERT INTO call_logs (org_id, lead_id, campaign_id, direction, status, to_number, duration, provider_call_id,
+                           ended_at)
+    SELECT $12, u.lead_id, $1, 'outbound', u.status::call_status, u.to_number, u.duration, u.provider_id, now()
+    FROM unnest($19::uuid[], $20::text[], $21::text[], $22::int[], $23::text[])
+         AS u(lead_id, status, to_number, duration, provider_id)
+    ON CONFLICT (provider_call_id) DO NOTHING
+    RETURNING id
+), usage_change AS (
+    UPDATE usage SET emails = greatest(emails - $24, 0), telegram = greatest(telegram - $25, 0),
+                     minutes = minutes + $26
+    WHERE org_id = $12 AND month = $27 AND ($24 > 0 OR $25 > 0 OR $26 > 0)
+    RETURNING org_id
+)
+SELECT (SELECT count(*) FROM finished) + (SELECT count(*) FROM withdrawn) + (SELECT count(*) FROM ended)
+     + (SELECT count(*) FROM contacted) + (SELECT count(*) FROM logged) + (SELECT count(*) FROM called)
+     + (SELECT count(*) FROM usage_change)
+"""
+
+
+async def record_outcomes(conn: asyncpg.Connection, campaign_id, org_id, batch) -> None:
+    """Write one batch of outcomes (an OutcomeBatch of columns) in one statement."""
+    await conn.fetchval(
+        RECORD, campaign_id,
+        batch.attempt_leads, batch.attempt_channels, batch.attempt_outcomes, batch.attempt_provider_ids,
+        batch.attempt_errors,
+        batch.lead_ids, batch.lead_states, batch.lead_channels, batch.lead_errors,
+        batch.contacted, org_id,
+        batch.message_leads, batch.message_channels, batch.message_statuses, batch.message_contents,
+        batch.message_metadata, batch.message_provider_ids,
+        batch.call_leads, batch.call_statuses, batch.call_numbers, batch.call_durations, batch.call_provider_ids,
+        batch.refund_emails, batch.refund_telegram, batch.minutes, month_start(),
+    )
+
+
+async def release_leads(conn: asyncpg.Connection, campaign_id, lead_ids: list) -> None:
+    """Leads claimed but not started (a pause arrived) go back to pending."""
+    await conn.execute(
+        """UPDATE campaign_leads SET state = 'pending', updated_at = now()
+           WHERE campaign_id = $1 AND lead_id = ANY($2::uuid[]) AND state = 'in_progress'""",
+        campaign_id, lead_ids,
+    )
+
+
+async def run_counts(conn: asyncpg.Connection, campaign_id) -> dict:
+    row = await conn.fetchrow(
+        """SELECT count(*)::int AS total,
+                  count(*) FILTER (WHERE state = 'pending')::int AS pending,
+                  count(*) FILTER (WHERE state = 'in_progress')::int AS in_progress,
+                  count(*) FILTER (WHERE state = 'sent')::int AS succeeded,
+                  count(*) FILTER (WHERE state = 'failed')::int AS failed,
+                  count(*) FILTER (WHERE state = 'skipped')::int AS skipped,
+                  count(*) FILTER (WHERE state = 'unknown')::int AS unknown
+           FROM campaign_leads WHERE campaign_id = $1""",
+        campaign_id,
+    )
+    counts = dict(row)
+    counts["processed"] = counts["succeeded"] + counts["failed"] + counts["skipped"] + counts["unknown"]
+    return counts
+
+
+async def run_results(conn: asyncpg.Connection, campaign_id, limit: int = 1000) -> list[dict]:
+    rows = await conn.fetch(
+        f"""SELECT cl.lead_id, cl.state::text, cl.channel::text, cl.error, {LEAD_FIELDS}
+            FROM campaign_leads cl JOIN leads l ON l.id = cl.lead_id
+            WHERE cl.campaign_id = $1 AND cl.state NOT IN ('pending', 'in_progress')
+            ORDER BY cl.updated_at DESC LIMIT $2""",
+        campaign_id, limit,
+    )
+    return [dict(row) for row in rows]
+
+
+async def active_campaign_ids(conn: asyncpg.Connection) -> list:
+    return [row["id"] for row in await conn.fetch("SELECT id FROM campaigns WHERE status = 'active'")]
