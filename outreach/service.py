@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 import dataclasses
 import logging
 import os
@@ -11,11 +12,14 @@ import secrets
 import signal
 from collections.abc import AsyncIterator
 
+import aiohttp
 from aiohttp import web
 
 from outreach.http.app import Deps, build_app
 from outreach.runtime.config import Settings
-from outreach.storage import api_keys, db, migrate, orgs
+from outreach import terminal
+from outreach.actors import remote
+from outreach.storage import api_keys, db, migrate, orgs, runs
 from outreach.storage.redis_store import redis_ctx
 
 log = logging.getLogger(__name__)
@@ -49,15 +53,29 @@ async def prepare_database(settings: Settings) -> list[str]:
 
 
 @contextlib.asynccontextmanager
-async def deps_ctx(settings: Settings) -> AsyncIterator[Deps]:
+async def deps_ctx(settings: Settings, with_runtime: bool = False) -> AsyncIterator[Deps]:
+    runtime = None
+    if with_runtime:
+        await asyncio.to_thread(remote.init_ray, settings)
+        runtime = remote.RayRuntime(settings)
     async with db.pool_ctx(settings.database_url) as pool, redis_ctx(settings.redis_url) as redis:
-        yield Deps(pool=pool, redis=redis)
+        yield Deps(pool=pool, redis=redis, runtime=runtime)
+
+
+async def resume_campaigns(deps: Deps) -> list:
+    """Campaigns left active by a previous process run again; they resume from PostgreSQL."""
+    async with db.connection(deps.pool) as conn:
+        campaign_ids = await runs.active_campaign_ids(conn)
+    if campaign_ids:
+        log.info("resuming %d active campaign(s)", len(campaign_ids))
+    return deps.runtime.resume(campaign_ids)
 
 
 async def serve(settings: Settings) -> None:
     await prepare_database(settings)
-    async with deps_ctx(settings) as deps:
+    async with deps_ctx(settings, with_runtime=True) as deps:
         await deps.redis.ping()
+        await resume_campaigns(deps)
         runner = web.AppRunner(build_app(settings, deps), access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, settings.host, settings.port)
@@ -75,6 +93,87 @@ async def wait_for_signal() -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     await stop.wait()
+
+
+DEMO_TEMPLATES = {
+    "email": {"subject": "A quick idea for {{company}}",
+              "body": "Hi {{firstName}},\n\nWe help teams like {{company}} reach more customers. Worth a call?"},
+    "telegram": "Hi {{firstName}}! Quick question about {{company}}: worth a short call this week?",
+}
+
+
+async def run_demo(settings: Settings, lead_count: int, out) -> dict:
+    """Sandbox end to end: an org with leads and a 3-channel campaign, executed, watched live."""
+    settings = dataclasses.replace(settings, sandbox=True, host="127.0.0.1")
+    await prepare_database(settings)
+    async with deps_ctx(settings, with_runtime=True) as deps:
+        runner = web.AppRunner(build_app(settings, deps), access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", settings.port)
+        await site.start()
+        try:
+            return await drive_demo(settings, deps, f"127.0.0.1:{settings.port}", lead_count, out)
+        finally:
+            await runner.cleanup()
+
+
+async def drive_demo(settings: Settings, deps: Deps, address: str, lead_count: int, out) -> dict:
+    async with db.transaction(deps.pool) as conn:
+        org_id = await orgs.local_org(conn, f"Demo {time.strftime('%Y-%m-%d %H:%M:%S')} {secrets.token_hex(2)}")
+        await orgs.set_plan(conn, org_id, "enterprise")
+        await orgs.add_sandbox_channels(conn, org_id, accounts=2, daily_limit=max(lead_count, 10))
+        _, key = await api_keys.create_key(conn, org_id, "demo")
+    headers = {"Authorization": f"Bearer {key}"}
+    async with aiohttp.ClientSession(f"http://{address}", headers=headers) as http:
+        campaign_id = await create_demo_campaign(http, lead_count)
+        out.write(f"sandbox demo: {lead_count} leads, channels email > telegram > voice, campaign {campaign_id}\n")
+        started = time.monotonic()
+        async with http.post(f"/api/dashboard/campaigns/{campaign_id}/execute?wait=false") as response:
+            websocket_path = (await response.json())["websocket"]
+        final = await terminal.watch(f"ws://{address}{websocket_path}", key, out)
+    for line in terminal.summary_lines(final, time.monotonic() - started):
+        out.write(line + "\n")
+    return final
+
+
+async def create_demo_campaign(http: aiohttp.ClientSession, lead_count: int) -> str:
+    form = aiohttp.FormData()
+    form.add_field("file", demo_leads_csv(lead_count), filename="demo.csv", content_type="text/csv")
+    async with http.post("/api/dashboard/leads/import", data=form) as response:
+        response.raise_for_status()
+    body = {"name": "Sandbox demo", "channels": ["email", "telegram", "voice"],
+            "channelPriority": ["email", "telegram", "voice"],
+            "settings": {"templates": DEMO_TEMPLATES, "callingWindow": {"start": "00:00", "end": "23:59"}}}
+    async with http.post("/api/dashboard/campaigns", json=body) as response:
+        campaign_id = (await response.json())["id"]
+    lead_ids = await all_lead_ids(http)
+    for start in range(0, len(lead_ids), 5000):
+        async with http.post(f"/api/dashboard/campaigns/{campaign_id}/leads",
+                             json={"leadIds": lead_ids[start:start + 5000]}) as response:
+            response.raise_for_status()
+    return campaign_id
+
+
+async def all_lead_ids(http: aiohttp.ClientSession) -> list[str]:
+    ids, page = [], 1
+    while True:
+        async with http.get(f"/api/dashboard/leads?limit=100&page={page}") as response:
+            body = await response.json()
+        ids += [lead["id"] for lead in body["leads"]]
+        if page >= body["pagination"]["totalPages"]:
+            return ids
+        page += 1
+
+
+def demo_leads_csv(count: int) -> bytes:
+    """Leads with a realistic mix of contacts, so fallbacks to Telegram and voice happen."""
+    rows = ["firstName,lastName,email,telegram,phone,company"]
+    for index in range(count):
+        email = f"lead{index}@example.com" if index % 10 < 8 else ""
+        telegram = f"lead_{index}" if index % 3 else ""
+        phone = f"+1555{index:07d}" if index % 2 else ""
+        rows.append(f"Lead{index},Demo,{email},{telegram},{phone},Company {index % 50}")
+    return ("\n".join(rows) + "\n").encode()
 
 
 async def create_api_key(settings: Settings, org_name: str, key_name: str) -> tuple[dict, str]:

@@ -142,3 +142,47 @@ async def api(make_tenant) -> Api:
 @pytest.fixture
 async def other(make_tenant) -> Api:
     return await make_tenant("globex")
+
+
+@pytest.fixture(scope="session")
+def ray_settings(database_url) -> Settings:
+    """What campaign actors run with: sandbox providers with no latency and no Telegram pacing."""
+    return Settings(database_url=database_url, redis_url=TEST_REDIS_URL, secret_key="test-secret", sandbox=True,
+                    sandbox_latency_ms=0, telegram_pacing_override=(0.0, 0.0))
+
+
+@pytest.fixture(scope="session")
+def ray_cluster(ray_settings):
+    """One local Ray for the whole run, on loopback, stopped at the end (only the one we started)."""
+    import shutil
+
+    import ray
+
+    from outreach.actors import remote
+
+    temp_dir = f"/tmp/ray-outreach-{os.getpid()}"
+    remote.init_ray(ray_settings, temp_dir=temp_dir)
+    yield ray
+    ray.shutdown()
+    shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+@pytest.fixture
+async def ray_http(ray_cluster, ray_settings, settings, pool, redis):
+    """A client of an app that runs campaigns on Ray."""
+    from outreach.actors import remote
+
+    runtime = remote.RayRuntime(ray_settings)
+    client = TestClient(TestServer(build_app(settings, Deps(pool=pool, redis=redis, runtime=runtime)),
+                                   host="127.0.0.1"))
+    await client.start_server()
+    yield client
+    await client.close()
+
+
+@pytest.fixture
+async def ray_api(ray_http, pool) -> Api:
+    async with db.transaction(pool) as conn:
+        org_id = await orgs.local_org(conn, "runner")
+        _, key = await api_keys.create_key(conn, org_id, "test")
+    return Api(ray_http, key, org_id)

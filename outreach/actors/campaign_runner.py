@@ -149,12 +149,16 @@ class CampaignRunner:
 
     # --- commands -------------------------------------------------------------------------------
 
-    async def run(self) -> dict:
-        """Run until no pending lead is left (or the campaign stops being active); callers attach."""
+    def start(self) -> asyncio.Task:
+        """The run in progress, or a new one: concurrent callers attach to the same run."""
         if self._task is None or self._task.done():
             self._paused = False
             self._task = asyncio.create_task(self._run())
-        return await asyncio.shield(self._task)
+        return self._task
+
+    async def run(self) -> dict:
+        """Run until no pending lead is left (or the campaign stops being active)."""
+        return await asyncio.shield(self.start())
 
     async def pause(self) -> None:
         """Returns once no new attempt can start; sends already started finish and are recorded."""

@@ -8,15 +8,15 @@ import redis.asyncio as aioredis
 from aiohttp import web
 
 from outreach.http import (
-    analytics, api_keys, auth, billing, calls, campaigns, channels, email, keys, leads, numbers, onboarding, ops,
-    scripts, telegram, voice,
+    analytics, api_keys, auth, billing, calls, campaigns, channels, email, execution, keys, leads, numbers, onboarding,
+    ops, progress, scripts, telegram, voice,
 )
 from outreach.http.errors import error_middleware
 from outreach.runtime.config import Settings
 
 RESOURCE_MODULES = (
-    ops, campaigns, leads, api_keys, channels, onboarding, scripts, voice, calls, email, numbers, telegram, billing,
-    analytics,
+    ops, campaigns, execution, progress, leads, api_keys, channels, onboarding, scripts, voice, calls, email, numbers,
+    telegram, billing, analytics,
 )
 
 
@@ -26,6 +26,7 @@ class Deps:
 
     pool: asyncpg.Pool
     redis: aioredis.Redis
+    runtime: object = None  # actors.remote.RayRuntime; None where this process runs no campaigns
 
 
 def build_app(settings: Settings, deps: Deps) -> web.Application:
@@ -34,7 +35,9 @@ def build_app(settings: Settings, deps: Deps) -> web.Application:
     app[keys.DB] = deps.pool
     app[keys.REDIS] = deps.redis
     app[keys.AUTHENTICATOR] = auth.Authenticator(settings, deps.pool)
-    app.on_cleanup.append(close_authenticator)
+    app[keys.RUNTIME] = deps.runtime
+    app[keys.HUB] = progress.StreamHub(deps.redis)
+    app.on_cleanup.append(close_resources)
     setup_routes(app)
     return app
 
@@ -44,5 +47,6 @@ def setup_routes(app: web.Application) -> None:
         module.add_routes(app.router)
 
 
-async def close_authenticator(app: web.Application) -> None:
+async def close_resources(app: web.Application) -> None:
+    await app[keys.HUB].close()
     await app[keys.AUTHENTICATOR].close()

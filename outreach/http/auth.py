@@ -72,7 +72,7 @@ class Authenticator:
         self._orgs: dict[tuple, object] = {}  # (user, org claim) -> org id, to spare a query per request
 
     async def authenticate(self, request: web.Request) -> Principal:
-        token = bearer_token(request) or request.cookies.get("__session") or ""
+        token = bearer_token(request) or request.cookies.get("__session") or websocket_token(request) or ""
         if not token:
             raise errors.Unauthorized()
         if api_keys.looks_like_key(token):
@@ -153,6 +153,13 @@ def bearer_token(request: web.Request) -> str | None:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def websocket_token(request: web.Request) -> str | None:
+    """Browsers cannot set headers on a websocket: the progress feed also takes `?token=`."""
+    if request.headers.get("Upgrade", "").lower() == "websocket":
+        return request.query.get("token") or None
+    return None
 
 
 @web.middleware

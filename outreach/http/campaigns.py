@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from outreach.http import keys, params, wire
+from outreach.http import execution, keys, params, wire
 from outreach.http.auth import principal
 from outreach.runtime import policy
 from outreach.runtime.models import CampaignStatus
@@ -73,6 +73,8 @@ async def update_campaign(request: web.Request) -> web.Response:
             policy.check_status_edit(CampaignStatus(current["status"]), wanted)
             fields["status"] = wanted.value
         row = await campaigns.update_campaign(conn, org_id, campaign_id, fields)
+    if fields.get("status") == CampaignStatus.PAUSED.value:
+        await execution.tell_runtime_paused(request, campaign_id)
     return wire.json_response(wire.to_wire(row))
 
 
@@ -81,24 +83,6 @@ async def delete_campaign(request: web.Request) -> web.Response:
     async with db.transaction(request.app[keys.DB]) as conn:
         await campaigns.delete_campaign(conn, principal(request).org_id, campaign_id)
     return wire.json_response({"success": True})
-
-
-async def start_campaign(request: web.Request) -> web.Response:
-    return await change_status(request, CampaignStatus.ACTIVE, policy.check_start)
-
-
-async def pause_campaign(request: web.Request) -> web.Response:
-    return await change_status(request, CampaignStatus.PAUSED, policy.check_pause)
-
-
-async def change_status(request: web.Request, wanted: CampaignStatus, check) -> web.Response:
-    campaign_id = params.path_id(request)
-    org_id = principal(request).org_id
-    async with db.transaction(request.app[keys.DB]) as conn:
-        current = await campaigns.get_campaign(conn, org_id, campaign_id, lock=True)
-        check(CampaignStatus(current["status"]))
-        row = await campaigns.update_campaign(conn, org_id, campaign_id, {"status": wanted.value})
-    return wire.json_response(wire.to_wire(row))
 
 
 async def list_campaign_leads(request: web.Request) -> web.Response:
@@ -141,8 +125,6 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_patch(base + "/{id}", update_campaign)
     router.add_put(base + "/{id}", update_campaign)
     router.add_delete(base + "/{id}", delete_campaign)
-    router.add_post(base + "/{id}/start", start_campaign)
-    router.add_post(base + "/{id}/pause", pause_campaign)
     router.add_get(base + "/{id}/leads", list_campaign_leads)
     router.add_post(base + "/{id}/leads", assign_leads)
     router.add_delete(base + "/{id}/leads", unassign_leads)

@@ -12,6 +12,8 @@ SETTINGS = web.AppKey("settings", Settings)
 DB = web.AppKey("db", asyncpg.Pool)
 REDIS = web.AppKey("redis", aioredis.Redis)
 AUTHENTICATOR = web.AppKey("authenticator", object)
+RUNTIME = web.AppKey("runtime", object)  # actors.remote.RayRuntime, or None where no Ray runs
+HUB = web.AppKey("hub", object)  # http.progress.StreamHub
 
 REQUEST_ID = web.RequestKey("request_id", str)
 PRINCIPAL = web.RequestKey("principal", Principal)

@@ -46,6 +46,10 @@ class Settings:
     liqpay_private_key: str | None = None
     telegram_api_id: int | None = None
     telegram_api_hash: str | None = None
+    telegram_pacing_override: tuple[float, float] | None = None
+    sandbox_latency_ms: int = 20
+    sandbox_seed: int = 7
+    ray_num_cpus: int = 2
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -83,6 +87,10 @@ class Settings:
             liqpay_private_key=reader.text("LIQPAY_PRIVATE_KEY"),
             telegram_api_id=reader.integer("TELEGRAM_API_ID", None),
             telegram_api_hash=reader.text("TELEGRAM_API_HASH"),
+            telegram_pacing_override=reader.seconds_range("OUTREACH_TELEGRAM_PACING", None),
+            sandbox_latency_ms=reader.integer("OUTREACH_SANDBOX_LATENCY_MS", 20),
+            sandbox_seed=reader.integer("OUTREACH_SANDBOX_SEED", 7),
+            ray_num_cpus=reader.integer("OUTREACH_RAY_NUM_CPUS", 2),
         )
         settings.check()
         return settings
@@ -106,6 +114,13 @@ class Settings:
         for name, url in (("DATABASE_URL", self.database_url), ("REDIS_URL", self.redis_url)):
             if "://" not in url:
                 raise ConfigError(f"{name} must be a URL, got {url!r}")
+
+    @property
+    def telegram_pacing(self) -> tuple[float, float]:
+        """Seconds between two sends of one account, jittered: 30-90 for real accounts, brief in sandbox."""
+        if self.telegram_pacing_override is not None:
+            return self.telegram_pacing_override
+        return (0.05, 0.2) if self.sandbox else (30.0, 90.0)
 
     @property
     def twilio_configured(self) -> bool:
@@ -151,3 +166,17 @@ class _Reader:
 
     def words(self, name: str) -> tuple[str, ...]:
         return tuple(word.strip() for word in (self.text(name) or "").split(",") if word.strip())
+
+    def seconds_range(self, name: str, default: tuple[float, float] | None) -> tuple[float, float] | None:
+        """`30-90` (seconds between sends, jittered)."""
+        value = self.text(name)
+        if value is None:
+            return default
+        low, _, high = value.partition("-")
+        try:
+            bounds = (float(low), float(high or low))
+        except ValueError:
+            raise ConfigError(f"{name} must look like 30-90 (seconds), got {value!r}") from None
+        if bounds[0] < 0 or bounds[1] < bounds[0]:
+            raise ConfigError(f"{name} must be two non-negative numbers, low-high, got {value!r}")
+        return bounds

@@ -42,3 +42,14 @@ async def update_number(conn: asyncpg.Connection, org_id, number_id, fields: dic
 async def check_campaign(conn: asyncpg.Connection, org_id, campaign_id) -> None:
     if not await conn.fetchval("SELECT 1 FROM campaigns WHERE id = $1 AND org_id = $2", campaign_id, org_id):
         raise errors.Invalid("Campaign not found")
+
+
+async def lines_for_campaign(conn: asyncpg.Connection, org_id, campaign_id) -> list[dict]:
+    """Active numbers to call from: those assigned to the campaign, else the org's unassigned ones."""
+    rows = await conn.fetch(
+        """SELECT id, number, max_concurrent_calls FROM phone_numbers
+           WHERE org_id = $1 AND status = 'active' AND (campaign_id = $2 OR campaign_id IS NULL)
+           ORDER BY (campaign_id = $2) DESC NULLS LAST, created_at, id""",
+        org_id, campaign_id,
+    )
+    return sql.as_dicts(rows)

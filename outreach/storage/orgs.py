@@ -60,3 +60,24 @@ async def get_org(conn: asyncpg.Connection, org_id) -> dict:
 
 async def complete_onboarding(conn: asyncpg.Connection, org_id) -> None:
     await conn.execute("UPDATE organizations SET onboarding_done = true WHERE id = $1", org_id)
+
+
+async def set_plan(conn: asyncpg.Connection, org_id, plan: str) -> None:
+    await conn.execute("UPDATE organizations SET plan = $2, plan_updated_at = now() WHERE id = $1", org_id, plan)
+
+
+async def add_sandbox_channels(conn: asyncpg.Connection, org_id, accounts: int, daily_limit: int) -> None:
+    """Simulated Telegram accounts and a phone number, labelled sandbox, for demos and benchmarks."""
+    suffix = str(org_id).replace("-", "")[:10]
+    for index in range(accounts):
+        await conn.execute(
+            """INSERT INTO telegram_accounts (phone, session, username, display_name, status, assigned_org_id,
+                                              max_daily_messages)
+               VALUES ($1, 'sandbox', $2, 'Sandbox account', 'active', $3, $4)""",
+            f"sandbox-{suffix}-{index}", f"sandbox_agent_{index}", org_id, daily_limit,
+        )
+    await conn.execute(
+        "INSERT INTO phone_numbers (org_id, number, label, provider, max_concurrent_calls) "
+        "VALUES ($1, $2, 'Sandbox line', 'sandbox', 20)",
+        org_id, f"sandbox-{suffix}",
+    )

@@ -247,3 +247,7 @@ async def run_results(conn: asyncpg.Connection, campaign_id, limit: int = 1000) 
 
 async def active_campaign_ids(conn: asyncpg.Connection) -> list:
     return [row["id"] for row in await conn.fetch("SELECT id FROM campaigns WHERE status = 'active'")]
+
+
+async def count_assigned(conn: asyncpg.Connection, campaign_id) -> int:
+    return await conn.fetchval("SELECT count(*) FROM campaign_leads WHERE campaign_id = $1", campaign_id)

@@ -42,3 +42,61 @@ def public_account(row: dict, now: datetime.datetime) -> dict:
     row["daily_message_count"] = current_daily_count(row, now)
     del row["daily_count_day"], row["day_timezone"]
     return row
+
+
+TODAY = "(now() AT TIME ZONE day_timezone)::date"
+
+
+async def accounts_by_load(conn: asyncpg.Connection, org_id) -> list:
+    """The org's accounts that can send now, the one with the fewest sends today first."""
+    rows = await conn.fetch(
+        f"""SELECT id FROM telegram_accounts
+            WHERE assigned_org_id = $1 AND status = 'active'
+              AND (flood_wait_until IS NULL OR flood_wait_until <= now())
+              AND (daily_count_day IS DISTINCT FROM {TODAY} OR daily_message_count < max_daily_messages)
+            ORDER BY CASE WHEN daily_count_day = {TODAY} THEN daily_message_count ELSE 0 END, id""",
+        org_id,
+    )
+    return [row["id"] for row in rows]
+
+
+async def take_daily_slot(conn: asyncpg.Connection, account_id) -> str | None:
+    """Count one send against the account's day, atomically; None when allowed, else why not."""
+    taken = await conn.fetchval(
+        f"""UPDATE telegram_accounts
+            SET daily_message_count = CASE WHEN daily_count_day = {TODAY} THEN daily_message_count + 1 ELSE 1 END,
+                daily_count_day = {TODAY}, last_message_at = now()
+            WHERE id = $1 AND status = 'active' AND (flood_wait_until IS NULL OR flood_wait_until <= now())
+              AND (daily_count_day IS DISTINCT FROM {TODAY} OR daily_message_count < max_daily_messages)
+            RETURNING daily_message_count""",
+        account_id,
+    )
+    if taken is not None:
+        return None
+    row = await conn.fetchrow("SELECT status::text, flood_wait_until > now() AS waiting FROM telegram_accounts WHERE id = $1",
+                              account_id)
+    if row is None:
+        return "Telegram account not found"
+    if row["status"] != "active":
+        return f"Telegram account is {row['status']}"
+    return "Telegram account is waiting out a flood limit" if row["waiting"] else "Telegram account daily limit reached"
+
+
+async def return_daily_slot(conn: asyncpg.Connection, account_id) -> None:
+    """A send that Telegram refused before delivering does not count."""
+    await conn.execute(
+        f"""UPDATE telegram_accounts SET daily_message_count = greatest(daily_message_count - 1, 0)
+            WHERE id = $1 AND daily_count_day = {TODAY}""",
+        account_id,
+    )
+
+
+async def set_flood_wait(conn: asyncpg.Connection, account_id, seconds: int) -> None:
+    await conn.execute(
+        "UPDATE telegram_accounts SET flood_wait_until = now() + make_interval(secs => $2) WHERE id = $1",
+        account_id, seconds,
+    )
+
+
+async def set_status(conn: asyncpg.Connection, account_id, status: str) -> None:
+    await conn.execute("UPDATE telegram_accounts SET status = $2 WHERE id = $1", account_id, status)

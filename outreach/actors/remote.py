@@ -1,0 +1,302 @@
+"""The only module that puts actors on Ray: naming, options, and each actor's dependencies.
+
+Actors are named `campaign:<id>`, `telegram:<account id>` and `voice:<number id>` in the `outreach`
+namespace, created on first use (`get_if_exists`), detached so any API replica finds them, restarted
+by Ray when their process dies (a `run` in flight is run again and resumes from PostgreSQL), and
+gone on their own after an idle period.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import os
+
+import ray
+
+from outreach.actors.campaign_runner import CampaignRunner, RunnerOptions
+from outreach.actors.dispatchers import EmailDispatcher, call_request
+from outreach.actors.telegram_account import ACCOUNT_UNAVAILABLE, TelegramAccount
+from outreach.actors.voice_line import VoiceLine
+from outreach.runtime.config import Settings
+from outreach.runtime.ports import SendJob, SendResult
+from outreach.runtime.providers import sandbox
+from outreach.storage import db, numbers, telegram_accounts
+from outreach.storage.redis_store import open_redis
+from outreach.storage.run_store import PgAccountStore, PgRunStore, RedisEventSink
+
+log = logging.getLogger(__name__)
+NAMESPACE = "outreach"
+ACTOR_CPU = 0.01  # fractional, so hundreds of entity actors fit on a small machine
+CAMPAIGN_IDLE_SECONDS = 120
+ENTITY_IDLE_SECONDS = 600
+
+
+def init_ray(settings: Settings, temp_dir: str | None = None) -> None:
+    """Join RAY_ADDRESS, or start a local Ray on loopback with no dashboard."""
+    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    if ray.is_initialized():
+        return
+    if settings.ray_address:
+        ray.init(address=settings.ray_address, namespace=NAMESPACE, log_to_driver=False)
+        return
+    ray.init(address="local", num_cpus=settings.ray_num_cpus, include_dashboard=False, namespace=NAMESPACE,
+             _node_ip_address="127.0.0.1", _temp_dir=temp_dir, log_to_driver=False)
+
+
+class ActorBase:
+    """Per-process resources (a small pool, Redis) and the idle exit shared by all actors."""
+
+    idle_seconds = ENTITY_IDLE_SECONDS
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._pool = None
+        self._redis = None
+        self._idle: asyncio.TimerHandle | None = None
+        self._calls = 0
+        self._setup = asyncio.Lock()  # concurrent first calls must build one pool and one worker
+
+    async def pool(self):
+        if self._pool is None:
+            self._pool = await db.create_pool(self.settings.database_url, min_size=1, max_size=4)
+        return self._pool
+
+    def redis(self):
+        if self._redis is None:
+            self._redis = open_redis(self.settings.redis_url)
+        return self._redis
+
+    @contextlib.contextmanager
+    def busy(self):
+        """While any call is in progress the actor stays; once idle for `idle_seconds` it exits."""
+        if self._idle is not None:
+            self._idle.cancel()
+            self._idle = None
+        self._calls += 1
+        try:
+            yield
+        finally:
+            self._calls -= 1
+            if self._calls == 0:
+                self._idle = asyncio.get_running_loop().call_later(self.idle_seconds, self._exit)
+
+    def _exit(self) -> None:
+        ray.kill(ray.get_runtime_context().current_actor, no_restart=True)
+
+    async def ping(self) -> int:
+        return os.getpid()
+
+
+class CampaignActor(ActorBase):
+    idle_seconds = CAMPAIGN_IDLE_SECONDS
+
+    def __init__(self, campaign_id: str, settings: Settings, options: RunnerOptions | None = None):
+        super().__init__(settings)
+        self.campaign_id = campaign_id
+        self.options = options
+        self.runner: CampaignRunner | None = None
+
+    async def run(self) -> dict:
+        with self.busy():
+            async with self._setup:  # a second caller attaches to the run the first one started
+                if self.runner is None or not self.runner.is_running():
+                    self.runner = await self._build_runner()
+                run = self.runner.start()
+            return plain(await asyncio.shield(run))
+
+    async def pause(self) -> bool:
+        if self.runner is None:
+            return False
+        await self.runner.pause()
+        return True
+
+    async def _build_runner(self) -> CampaignRunner:
+        pool = await self.pool()
+        store = PgRunStore(pool, self.campaign_id)
+        campaign = await store.load_campaign()
+        dispatchers = await build_dispatchers(self.settings, pool, campaign)
+        return CampaignRunner(self.campaign_id, store, RedisEventSink(self.redis(), self.campaign_id), dispatchers,
+                              self.options)
+
+
+class TelegramAccountActor(ActorBase):
+    def __init__(self, account_id: str, settings: Settings):
+        super().__init__(settings)
+        self.account_id = account_id
+        self.account: TelegramAccount | None = None
+
+    async def send(self, campaign_id: str, username: str, text: str) -> SendResult:
+        with self.busy():
+            async with self._setup:
+                if self.account is None:
+                    sender = telegram_sender(self.settings)
+                    self.account = TelegramAccount(self.account_id, PgAccountStore(await self.pool()), sender,
+                                                   self.settings.telegram_pacing)
+            return await self.account.send(campaign_id, username, text)
+
+
+class VoiceLineActor(ActorBase):
+    def __init__(self, number_id: str, settings: Settings, max_concurrent_calls: int = 1):
+        super().__init__(settings)
+        self.number_id = number_id
+        self.max_concurrent_calls = max_concurrent_calls
+        self.line: VoiceLine | None = None
+
+    async def call(self, call) -> SendResult:
+        with self.busy():
+            async with self._setup:
+                if self.line is None:
+                    self.line = VoiceLine(self.number_id, PgAccountStore(await self.pool()),
+                                          voice_caller(self.settings), self.max_concurrent_calls)
+            return await self.line.call(call)
+
+
+def actor_options(name: str, concurrency: int) -> dict:
+    return {"name": name, "namespace": NAMESPACE, "get_if_exists": True, "lifetime": "detached",
+            "max_restarts": -1, "max_task_retries": -1, "max_concurrency": concurrency, "num_cpus": ACTOR_CPU}
+
+
+CampaignRemote = ray.remote(CampaignActor)
+TelegramRemote = ray.remote(TelegramAccountActor)
+VoiceRemote = ray.remote(VoiceLineActor)
+
+
+def campaign_actor(campaign_id, settings: Settings, options: RunnerOptions | None = None):
+    return CampaignRemote.options(**actor_options(f"campaign:{campaign_id}", 64)).remote(
+        str(campaign_id), settings, options)
+
+
+def telegram_actor(account_id, settings: Settings):
+    return TelegramRemote.options(**actor_options(f"telegram:{account_id}", 64)).remote(str(account_id), settings)
+
+
+def voice_actor(number_id, settings: Settings, max_concurrent_calls: int = 1):
+    return VoiceRemote.options(**actor_options(f"voice:{number_id}", 64)).remote(
+        str(number_id), settings, max_concurrent_calls)
+
+
+def existing_campaign_actor(campaign_id):
+    try:
+        return ray.get_actor(f"campaign:{campaign_id}", namespace=NAMESPACE)
+    except ValueError:
+        return None
+
+
+# --- dispatchers a campaign run uses ----------------------------------------------------------------
+
+
+class AccountTelegramDispatcher:
+    """Picks the org's active account with the fewest sends today; tries the next when one cannot send."""
+
+    def __init__(self, settings: Settings, pool, org_id):
+        self.settings = settings
+        self.pool = pool
+        self.org_id = org_id
+
+    async def dispatch(self, job: SendJob) -> SendResult:
+        async with db.connection(self.pool) as conn:
+            account_ids = await telegram_accounts.accounts_by_load(conn, self.org_id)
+        reasons = []
+        for account_id in account_ids:
+            result = await telegram_actor(account_id, self.settings).send.remote(
+                job.campaign_id, job.lead["telegram_username"], job.text or "")
+            if result.outcome != ACCOUNT_UNAVAILABLE:
+                return result
+            reasons.append(result.error)
+        reason = "Campaign is not active" if "Campaign is not active" in reasons else (
+            "No Telegram account with capacity today")
+        return SendResult("not_sent", error=reason, channel_blocked=True)
+
+
+class LineVoiceDispatcher:
+    """Calls from the campaign's numbers (else any of the org's active numbers), each a VoiceLine actor."""
+
+    def __init__(self, settings: Settings, pool, campaign: dict):
+        self.settings = settings
+        self.pool = pool
+        self.campaign = campaign
+        self._next = 0
+
+    async def dispatch(self, job: SendJob) -> SendResult:
+        async with db.connection(self.pool) as conn:
+            lines = await numbers.lines_for_campaign(conn, self.campaign["org_id"], self.campaign["id"])
+        if not lines:
+            return SendResult("not_sent", error="No active phone number to call from", channel_blocked=True)
+        line = lines[self._next % len(lines)]
+        self._next += 1
+        handle = voice_actor(line["id"], self.settings, line["max_concurrent_calls"])
+        return await handle.call.remote(call_request(job, line["number"], self.campaign))
+
+
+async def build_dispatchers(settings: Settings, pool, campaign: dict) -> dict:
+    dispatchers = {"telegram": AccountTelegramDispatcher(settings, pool, campaign["org_id"]),
+                   "voice": LineVoiceDispatcher(settings, pool, campaign)}
+    if settings.sandbox:
+        outcomes = sandbox_outcomes(settings, "email", campaign)
+        sender = settings.email_from or "Outreach Sandbox <sandbox@outreach.invalid>"
+        dispatchers["email"] = EmailDispatcher(sandbox.SandboxEmail(outcomes), sender)
+    return dispatchers
+
+
+def sandbox_outcomes(settings: Settings, channel: str, campaign: dict | None = None) -> sandbox.SandboxOutcomes:
+    """Latency and outcome mix: the deployment's defaults, or the campaign's `settings.sandbox`."""
+    overrides = (campaign or {}).get("settings", {}).get("sandbox") or {}
+    latency_ms = overrides.get("latencyMs", settings.sandbox_latency_ms)
+    mix = (overrides.get("outcomes") or {}).get(channel)
+    return sandbox.SandboxOutcomes(channel, seed=settings.sandbox_seed, latency=latency_ms / 1000, mix=mix)
+
+
+def telegram_sender(settings: Settings):
+    if settings.sandbox:
+        return sandbox.SandboxTelegram(sandbox_outcomes(settings, "telegram"))
+    return NotConfiguredSender("Telegram")
+
+
+def voice_caller(settings: Settings):
+    if settings.sandbox:
+        return sandbox.SandboxVoice(sandbox_outcomes(settings, "voice"))
+    return NotConfiguredSender("Voice")
+
+
+class NotConfiguredSender:
+    """A channel without a provider: every send fails with a reason naming what is missing."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def _result(self) -> SendResult:
+        return SendResult("not_sent", error=f"{self.name} provider is not configured", channel_blocked=True)
+
+    async def send_message(self, username: str, text: str) -> SendResult:
+        return self._result()
+
+    async def place_call(self, call) -> SendResult:
+        return self._result()
+
+
+def plain(summary: dict) -> dict:
+    """A run summary with only builtin types, to cross process boundaries cheaply."""
+    return {**summary, "counts": dict(summary["counts"]),
+            "results": [dict(result) for result in summary.get("results", [])]}
+
+
+@dataclasses.dataclass
+class RayRuntime:
+    """What the HTTP layer commands: run, pause and resume campaigns on Ray."""
+
+    settings: Settings
+    options: RunnerOptions | None = None
+
+    def run(self, campaign_id):
+        return campaign_actor(campaign_id, self.settings, self.options).run.remote()
+
+    async def pause(self, campaign_id) -> None:
+        handle = await asyncio.to_thread(existing_campaign_actor, campaign_id)
+        if handle is not None:
+            await handle.pause.remote()
+
+    def resume(self, campaign_ids) -> list:
+        return [self.run(campaign_id) for campaign_id in campaign_ids]

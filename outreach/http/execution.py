@@ -1,0 +1,102 @@
+"""Running campaigns: execute (wait or not), start, pause. The database status is written first."""
+from __future__ import annotations
+
+
+from aiohttp import web
+
+from outreach.http import keys, params, wire
+from outreach.http.auth import principal
+from outreach.runtime import errors, policy
+from outreach.runtime.models import CampaignStatus
+from outreach.storage import campaigns, db, runs
+
+TRUE_WORDS, FALSE_WORDS = {"1", "true", "yes"}, {"0", "false", "no"}
+
+
+def runtime(request: web.Request):
+    found = request.app.get(keys.RUNTIME)
+    if found is None:
+        raise errors.NotConfigured("The campaign runtime is not running in this process")
+    return found
+
+
+def parse_wait(request: web.Request) -> bool:
+    raw = request.query.get("wait", "true").lower()
+    if raw not in TRUE_WORDS | FALSE_WORDS:
+        raise errors.Invalid("wait must be true or false")
+    return raw in TRUE_WORDS
+
+
+async def execute_campaign(request: web.Request) -> web.Response:
+    campaign_id = params.path_id(request, message="Campaign not found")
+    wait = parse_wait(request)
+    org_id = principal(request).org_id
+    async with db.transaction(request.app[keys.DB]) as conn:
+        campaign = await campaigns.get_campaign(conn, org_id, campaign_id, lock=True, missing="Campaign not found")
+        if campaign["status"] == CampaignStatus.COMPLETED.value:
+            raise errors.Invalid("Campaign is already completed")
+        if not await runs.count_assigned(conn, campaign_id):
+            raise errors.Invalid("No leads assigned to this campaign. Assign leads first.")
+        if campaign["status"] != CampaignStatus.ACTIVE.value:
+            await campaigns.update_campaign(conn, org_id, campaign_id, {"status": CampaignStatus.ACTIVE.value})
+    run = runtime(request).run(campaign_id)
+    if not wait:
+        return await accepted(request, campaign_id)
+    summary = await run
+    return wire.json_response({"success": True, "progress": progress_body(campaign_id, summary["counts"], summary)})
+
+
+async def accepted(request: web.Request, campaign_id) -> web.Response:
+    async with db.connection(request.app[keys.DB]) as conn:
+        counts = await runs.run_counts(conn, campaign_id)
+    body = {"success": True, "progress": progress_body(campaign_id, counts, {"status": "active"}),
+            "websocket": f"/api/dashboard/campaigns/{campaign_id}/progress"}
+    return wire.json_response(body, status=202)
+
+
+def progress_body(campaign_id, counts: dict, summary: dict) -> dict:
+    """The contract's progress (its `failed` counts every lead not sent), plus our finer counts."""
+    body = {"campaignId": str(campaign_id), "status": summary.get("status"), "total": counts["total"],
+            "processed": counts["processed"], "succeeded": counts["succeeded"],
+            "failed": counts["processed"] - counts["succeeded"], "skipped": counts["skipped"],
+            "unknown": counts["unknown"], "pending": counts["pending"], "results": summary.get("results", [])}
+    if summary.get("reason"):
+        body["reason"] = summary["reason"]
+    return body
+
+
+async def start_campaign(request: web.Request) -> web.Response:
+    row = await change_status(request, CampaignStatus.ACTIVE, policy.check_start)
+    handle = request.app.get(keys.RUNTIME)
+    if handle is not None:
+        handle.run(row["id"])  # runs in the background; the feed reports it
+    return wire.json_response(wire.to_wire(row))
+
+
+async def pause_campaign(request: web.Request) -> web.Response:
+    row = await change_status(request, CampaignStatus.PAUSED, policy.check_pause)
+    await tell_runtime_paused(request, row["id"])
+    return wire.json_response(wire.to_wire(row))
+
+
+async def tell_runtime_paused(request: web.Request, campaign_id) -> None:
+    """After the status is written: the runner stops starting sends before this returns."""
+    handle = request.app.get(keys.RUNTIME)
+    if handle is not None:
+        await handle.pause(campaign_id)
+
+
+async def change_status(request: web.Request, wanted: CampaignStatus, check) -> dict:
+    campaign_id = params.path_id(request)
+    org_id = principal(request).org_id
+    async with db.transaction(request.app[keys.DB]) as conn:
+        current = await campaigns.get_campaign(conn, org_id, campaign_id, lock=True)
+        check(CampaignStatus(current["status"]))
+        return await campaigns.update_campaign(conn, org_id, campaign_id, {"status": wanted.value})
+
+
+def add_routes(router: web.UrlDispatcher) -> None:
+    base = "/api/dashboard/campaigns/{id}"
+    router.add_post(base + "/execute", execute_campaign)
+    router.add_post(base + "/start", start_campaign)
+    router.add_post(base + "/pause", pause_campaign)
