@@ -144,6 +144,16 @@ async def other(make_tenant) -> Api:
     return await make_tenant("globex")
 
 
+def _test_runner_options():
+    from outreach.actors.campaign_runner import RunnerOptions
+
+    # Modest concurrency, so a run with provider latency lasts long enough for a test to act on it.
+    return RunnerOptions(batch_size=50, max_in_flight=100, concurrency={"email": 20, "telegram": 4, "voice": 4})
+
+
+TEST_RUNNER_OPTIONS = _test_runner_options()
+
+
 @pytest.fixture(scope="session")
 def ray_settings(database_url) -> Settings:
     """What campaign actors run with: sandbox providers with no latency and no Telegram pacing."""
@@ -172,7 +182,7 @@ async def ray_http(ray_cluster, ray_settings, settings, pool, redis):
     """A client of an app that runs campaigns on Ray."""
     from outreach.actors import remote
 
-    runtime = remote.RayRuntime(ray_settings)
+    runtime = remote.RayRuntime(ray_settings, TEST_RUNNER_OPTIONS)
     client = TestClient(TestServer(build_app(settings, Deps(pool=pool, redis=redis, runtime=runtime)),
                                    host="127.0.0.1"))
     await client.start_server()

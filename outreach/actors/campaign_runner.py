@@ -13,6 +13,7 @@ import dataclasses
 import datetime
 import logging
 import math
+import time
 import uuid
 
 from outreach.actors.batcher import Batcher
@@ -29,7 +30,8 @@ USAGE_CHANNELS = ("email", "telegram")
 @dataclasses.dataclass(frozen=True)
 class RunnerOptions:
     batch_size: int = 500
-    concurrency: dict = dataclasses.field(default_factory=lambda: {"email": 200, "telegram": 8, "voice": 4})
+    max_in_flight: int = 2000  # leads claimed and not yet recorded
+    concurrency: dict = dataclasses.field(default_factory=lambda: {"email": 1000, "telegram": 8, "voice": 8})
     flush_delay: float = 0.005
     max_results_kept: int = 1000
 
@@ -187,6 +189,7 @@ class CampaignRunner:
         self.window = policy.calling_window(campaign["settings"])
         self.blocked: dict[str, str] = {}
         self.results: list[dict] = []
+        self.latencies: list[float] = []  # seconds from claim to recorded outcome, per lead
         self.slots = {name: asyncio.Semaphore(self.options.concurrency.get(name, 4)) for name in policy.CHANNEL_NAMES}
         self.attempts = Batcher(self._flush_attempts, self.options.batch_size, self.options.flush_delay)
         self.outcomes = Batcher(self._flush_outcomes, self.options.batch_size, self.options.flush_delay)
@@ -201,8 +204,11 @@ class CampaignRunner:
             if not leads:
                 break
             cursor = leads[-1]["id"]
+            claimed_at = time.monotonic()
+            for lead in leads:
+                lead["claimed_at"] = claimed_at
             in_flight.update(asyncio.create_task(self._process_lead(lead)) for lead in leads)
-            while len(in_flight) >= self.options.batch_size:
+            while len(in_flight) >= self.options.max_in_flight:
                 done, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
                 raise_failures(done)
         if in_flight:
@@ -228,7 +234,8 @@ class CampaignRunner:
             done["reason"] = reason
         await self.events.publish([{"type": "status", "status": status, **({"reason": reason} if reason else {})},
                                    done])
-        return {"status": status, "reason": reason, "counts": counts, "results": self.results}
+        return {"status": status, "reason": reason, "counts": counts, "results": self.results,
+                "latency_ms": latency_summary(self.latencies)}
 
     # --- one lead --------------------------------------------------------------------------------
 
@@ -334,8 +341,10 @@ class CampaignRunner:
 
     def _events_for(self, ended: list[Ended]) -> list[dict]:
         results = [result_of(item) for item in ended if item.state != "pending"]
+        recorded_at = time.monotonic()
         for item in ended:
             self._count(item.state)
+            self.latencies.append(recorded_at - item.lead.get("claimed_at", recorded_at))
         self.results = (self.results + results)[-self.options.max_results_kept:]
         events = [{"type": "result", "results": results}] if results else []
         return events + [self._progress_event()]
@@ -361,6 +370,14 @@ def result_of(item: Ended) -> dict:
     if item.error:
         result["error"] = item.error
     return result
+
+
+def latency_summary(latencies: list[float]) -> dict:
+    if not latencies:
+        return {"p50": 0.0, "p99": 0.0}
+    ordered = sorted(latencies)
+    pick = lambda share: ordered[min(len(ordered) - 1, int(share * len(ordered)))] * 1000  # noqa: E731
+    return {"p50": round(pick(0.50), 2), "p99": round(pick(0.99), 2)}
 
 
 def raise_failures(done: set[asyncio.Task]) -> None:

@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import logging
 import os
+import resource
 
 import ray
 
@@ -278,9 +279,10 @@ class NotConfiguredSender:
 
 
 def plain(summary: dict) -> dict:
-    """A run summary with only builtin types, to cross process boundaries cheaply."""
+    """A run summary with only builtin types, to cross process boundaries cheaply; with the actor's peak memory."""
     return {**summary, "counts": dict(summary["counts"]),
-            "results": [dict(result) for result in summary.get("results", [])]}
+            "results": [dict(result) for result in summary.get("results", [])],
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
 
 
 @dataclasses.dataclass

@@ -6,12 +6,14 @@ import uuid
 
 import orjson
 
+from tests.conftest import TEST_RUNNER_OPTIONS
 from tests.integration.test_runner import TEMPLATES
 
 BASE = "/api/dashboard/campaigns"
-# Slow enough that a run is still going when the test acts on it: at least 5 waves of 100 ms.
-SLOW_RUN = 1000
-SLOW = {"sandbox": {"latencyMs": 100}}
+# Slow enough that a run is still going when the test acts on it: 20 waves of 50 ms at the tests'
+# concurrency of 20 sends (TEST_RUNNER_OPTIONS).
+SLOW_RUN = 400
+SLOW = {"sandbox": {"latencyMs": 50}}
 
 
 async def setup_campaign(api, pool, count: int, *, channels=("email",), plan="enterprise", leads=None,
@@ -143,7 +145,8 @@ async def test_a_new_api_process_resumes_active_campaigns(ray_api, pool, redis, 
     ray_cluster.kill(ray_cluster.get_actor(f"campaign:{campaign_id}", namespace="outreach"), no_restart=True)
     assert await pool.fetchval("SELECT count(*) FROM campaign_leads WHERE state = 'pending'") > 0
     await wait_until(lambda: asyncio.to_thread(lambda: remote.existing_campaign_actor(campaign_id) is None))
-    refs = await service.resume_campaigns(Deps(pool=pool, redis=redis, runtime=remote.RayRuntime(ray_settings)))
+    runtime = remote.RayRuntime(ray_settings, TEST_RUNNER_OPTIONS)
+    refs = await service.resume_campaigns(Deps(pool=pool, redis=redis, runtime=runtime))
     summaries = await asyncio.gather(*refs)
     assert [s["status"] for s in summaries] == ["completed"]
     await assert_each_lead_once(pool, campaign_id, SLOW_RUN)
