@@ -8,15 +8,15 @@ import redis.asyncio as aioredis
 from aiohttp import web
 
 from outreach.http import (
-    analytics, api_keys, auth, billing, calls, campaigns, channels, email, execution, keys, leads, numbers, onboarding,
-    ops, progress, scripts, telegram, voice,
+    analytics, api_keys, auth, billing, calls, campaigns, channels, demo, email, execution, keys, leads, numbers,
+    onboarding, ops, progress, scripts, telegram, voice,
 )
 from outreach.http.errors import error_middleware
 from outreach.runtime.config import Settings
 
 RESOURCE_MODULES = (
-    ops, campaigns, execution, progress, leads, api_keys, channels, onboarding, scripts, voice, calls, email, numbers,
-    telegram, billing, analytics,
+    ops, demo, campaigns, execution, progress, leads, api_keys, channels, onboarding, scripts, voice, calls, email,
+    numbers, telegram, billing, analytics,
 )
 
 

@@ -125,3 +125,16 @@ async def test_unknown_route_and_method_answer_json(http, api):
         assert response.status == 404 and await response.json() == {"error": "Not found"}
     reply = await api.call("PUT", CAMPAIGNS)
     assert reply.status == 405 and reply.body == {"error": "Method not allowed"}
+
+
+async def test_demo_status_is_public_and_says_sandbox(http, settings, pool, redis):
+    async with http.get("/api/demo/status") as response:
+        assert await response.json() == {"call": False, "telegram": False, "email": False, "sandbox": False}
+    sandboxed = dataclasses.replace(settings, sandbox=True)
+    client = TestClient(TestServer(build_app(sandboxed, Deps(pool=pool, redis=redis)), host="127.0.0.1"))
+    await client.start_server()
+    try:
+        async with client.get("/api/demo/status") as response:
+            assert await response.json() == {"call": True, "telegram": True, "email": True, "sandbox": True}
+    finally:
+        await client.close()
