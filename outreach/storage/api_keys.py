@@ -6,7 +6,7 @@ import secrets
 
 import asyncpg
 
-from outreach.runtime import errors
+from outreach.storage import sql
 
 KEY_PREFIX = "tp_live_"
 COLUMNS = "id, name, prefix, last4, created_at, last_used_at"
@@ -42,8 +42,7 @@ async def list_keys(conn: asyncpg.Connection, org_id) -> list[dict]:
 
 
 async def delete_key(conn: asyncpg.Connection, org_id, key_id) -> None:
-    if await conn.execute("DELETE FROM api_keys WHERE id = $1 AND org_id = $2", key_id, org_id) == "DELETE 0":
-        raise errors.NotFound("Key not found")
+    await sql.delete_owned(conn, "api_keys", key_id, org_id, missing="Key not found")
 
 
 async def org_for_key(conn: asyncpg.Connection, key: str):

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import asyncpg
 
-from outreach.runtime import errors
 from outreach.runtime.models import Page
 from outreach.storage import sql
 
@@ -27,7 +26,4 @@ async def list_calls(conn: asyncpg.Connection, org_id, page: Page):
 
 
 async def get_call(conn: asyncpg.Connection, org_id, call_id) -> dict:
-    row = await conn.fetchrow(f"SELECT {COLUMNS} FROM call_logs WHERE id = $1 AND org_id = $2", call_id, org_id)
-    if row is None:
-        raise errors.NotFound()
-    return dict(row)
+    return await sql.fetch_owned(conn, "call_logs", COLUMNS, call_id, org_id)

@@ -32,22 +32,12 @@ async def list_campaigns(conn: asyncpg.Connection, org_id, page: Page, status: s
 async def create_campaign(conn: asyncpg.Connection, org_id, fields: dict) -> dict:
     if fields.get("script_id"):
         await check_script(conn, org_id, fields["script_id"])
-    columns, params, values = sql.insert_parts(fields, 2)
-    row = await conn.fetchrow(
-        f"INSERT INTO campaigns (org_id, {columns}) VALUES ($1, {params}) RETURNING {COLUMNS}", org_id, *values
-    )
-    return dict(row)
+    return await sql.insert_owned(conn, "campaigns", COLUMNS, org_id, fields)
 
 
 async def get_campaign(conn: asyncpg.Connection, org_id, campaign_id, *, lock: bool = False,
                        missing: str = "Not found") -> dict:
-    suffix = " FOR UPDATE" if lock else ""
-    row = await conn.fetchrow(
-        f"SELECT {COLUMNS} FROM campaigns WHERE id = $1 AND org_id = $2{suffix}", campaign_id, org_id
-    )
-    if row is None:
-        raise errors.NotFound(missing)
-    return dict(row)
+    return await sql.fetch_owned(conn, "campaigns", COLUMNS, campaign_id, org_id, lock=lock, missing=missing)
 
 
 async def lead_stats(conn: asyncpg.Connection, org_id, campaign_id) -> dict:
@@ -68,14 +58,7 @@ async def update_campaign(conn: asyncpg.Connection, org_id, campaign_id, fields:
         return await get_campaign(conn, org_id, campaign_id)
     if fields.get("script_id"):
         await check_script(conn, org_id, fields["script_id"])
-    assignments, values = sql.set_clause(fields, 3)
-    row = await conn.fetchrow(
-        f"UPDATE campaigns SET {assignments}, updated_at = now() WHERE id = $1 AND org_id = $2 RETURNING {COLUMNS}",
-        campaign_id, org_id, *values,
-    )
-    if row is None:
-        raise errors.NotFound()
-    return dict(row)
+    return await sql.update_owned(conn, "campaigns", COLUMNS, campaign_id, org_id, fields, touch=True)
 
 
 async def set_status(conn: asyncpg.Connection, org_id, campaign_id, status: str, *, only_from: tuple[str, ...]):
@@ -92,11 +75,11 @@ async def delete_campaign(conn: asyncpg.Connection, org_id, campaign_id) -> None
     campaign = await get_campaign(conn, org_id, campaign_id, lock=True)
     if campaign["status"] == "active":
         raise errors.Conflict("Campaign is running. Pause it before deleting it.")
-    await conn.execute("DELETE FROM campaigns WHERE id = $1 AND org_id = $2", campaign_id, org_id)
+    await sql.delete_owned(conn, "campaigns", campaign_id, org_id)
 
 
 async def check_script(conn: asyncpg.Connection, org_id, script_id) -> None:
-    if not await conn.fetchval("SELECT 1 FROM scripts WHERE id = $1 AND org_id = $2", script_id, org_id):
+    if not await sql.is_owned(conn, "scripts", script_id, org_id):
         raise errors.Invalid("Script not found")
 
 

@@ -26,28 +26,15 @@ async def list_leads(conn: asyncpg.Connection, org_id, page: Page, *, search: st
 
 
 async def create_lead(conn: asyncpg.Connection, org_id, fields: dict) -> dict:
-    columns, params, values = sql.insert_parts(fields, 2)
-    row = await conn.fetchrow(
-        f"INSERT INTO leads (org_id, {columns}) VALUES ($1, {params}) RETURNING {COLUMNS}", org_id, *values
-    )
-    return dict(row)
+    return await sql.insert_owned(conn, "leads", COLUMNS, org_id, fields)
 
 
 async def get_lead(conn: asyncpg.Connection, org_id, lead_id) -> dict:
-    row = await conn.fetchrow(f"SELECT {COLUMNS} FROM leads WHERE id = $1 AND org_id = $2", lead_id, org_id)
-    if row is None:
-        raise errors.NotFound()
-    return dict(row)
+    return await sql.fetch_owned(conn, "leads", COLUMNS, lead_id, org_id)
 
 
 async def update_lead(conn: asyncpg.Connection, org_id, lead_id, fields: dict) -> dict:
-    assignments, values = sql.set_clause(fields, 3)
-    row = await conn.fetchrow(
-        f"UPDATE leads SET {assignments} WHERE id = $1 AND org_id = $2 RETURNING {COLUMNS}", lead_id, org_id, *values
-    )
-    if row is None:
-        raise errors.NotFound()
-    return dict(row)
+    return await sql.update_owned(conn, "leads", COLUMNS, lead_id, org_id, fields)
 
 
 async def delete_lead(conn: asyncpg.Connection, org_id, lead_id) -> None:
@@ -56,8 +43,7 @@ async def delete_lead(conn: asyncpg.Connection, org_id, lead_id) -> None:
     )
     if in_flight:
         raise errors.Conflict("Lead is being contacted right now. Try again when the attempt has finished.")
-    if await conn.execute("DELETE FROM leads WHERE id = $1 AND org_id = $2", lead_id, org_id) == "DELETE 0":
-        raise errors.NotFound()
+    await sql.delete_owned(conn, "leads", lead_id, org_id)
 
 
 IMPORT_INSERT = f"""

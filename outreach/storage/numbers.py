@@ -17,13 +17,7 @@ async def list_numbers(conn: asyncpg.Connection, org_id) -> list[dict]:
 
 
 async def get_number(conn: asyncpg.Connection, org_id, number_id, *, lock: bool = False) -> dict:
-    suffix = " FOR UPDATE" if lock else ""
-    row = await conn.fetchrow(
-        f"SELECT {COLUMNS} FROM phone_numbers WHERE id = $1 AND org_id = $2{suffix}", number_id, org_id
-    )
-    if row is None:
-        raise errors.NotFound()
-    return dict(row)
+    return await sql.fetch_owned(conn, "phone_numbers", COLUMNS, number_id, org_id, lock=lock)
 
 
 async def update_number(conn: asyncpg.Connection, org_id, number_id, fields: dict) -> dict:
@@ -31,16 +25,11 @@ async def update_number(conn: asyncpg.Connection, org_id, number_id, fields: dic
     await get_number(conn, org_id, number_id, lock=True)
     if fields.get("campaign_id"):
         await check_campaign(conn, org_id, fields["campaign_id"])
-    assignments, values = sql.set_clause(fields, 3)
-    row = await conn.fetchrow(
-        f"UPDATE phone_numbers SET {assignments} WHERE id = $1 AND org_id = $2 RETURNING {COLUMNS}",
-        number_id, org_id, *values,
-    )
-    return dict(row)
+    return await sql.update_owned(conn, "phone_numbers", COLUMNS, number_id, org_id, fields)
 
 
 async def check_campaign(conn: asyncpg.Connection, org_id, campaign_id) -> None:
-    if not await conn.fetchval("SELECT 1 FROM campaigns WHERE id = $1 AND org_id = $2", campaign_id, org_id):
+    if not await sql.is_owned(conn, "campaigns", campaign_id, org_id):
         raise errors.Invalid("Campaign not found")
 
 

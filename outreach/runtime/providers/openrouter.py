@@ -210,12 +210,17 @@ def parse_telegram(text: str) -> str:
     data = load_object(text) if text.startswith("{") else None
     if data is not None:
         text = next((data[k] for k in ("text", "message", "body") if isinstance(data.get(k), str)), "")
-    text = text.strip().strip('"“”').replace("**", "").strip()
+    text = unquote(text.strip()).replace("**", "").strip()
     if not text:
         raise errors.ProviderError("OpenRouter's Telegram draft is empty")
     if len(text) > TELEGRAM_MAX:
         raise errors.ProviderError("OpenRouter's Telegram draft is longer than Telegram allows")
     return text
+
+
+def unquote(text: str) -> str:
+    quoted = len(text) > 1 and text[0] in "\"“" and text[-1] in "\"”"
+    return text[1:-1] if quoted else text
 
 
 def fallback_subject(lead: dict, language: str) -> str:
@@ -288,6 +293,8 @@ def describe(code: int, message: str, retry_after: int | None) -> str:
     if code == 402:
         return f"OpenRouter account is out of credits (402): {message}"
     wait = f"; retry after {retry_after} s" if retry_after is not None else ""
+    if code < 400:
+        return f"OpenRouter failed during generation: {message}{wait}"
     if code == 429:
         return f"OpenRouter rate limit (429): {message}{wait}"
     return f"OpenRouter error {code}: {message}{wait}"
