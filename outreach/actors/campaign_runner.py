@@ -17,7 +17,7 @@ import time
 import uuid
 
 from outreach.actors.batcher import Batcher
-from outreach.runtime import policy, templates
+from outreach.runtime import errors, policy, templates
 from outreach.runtime.ports import ChannelDispatcher, EventSink, RunStore, SendJob, SendResult
 
 log = logging.getLogger(__name__)
@@ -268,10 +268,10 @@ class CampaignRunner:
                 attempted[choice.channel] = result.error or result.outcome
 
     async def _try_channel(self, lead: dict, channel: str):
-        """PAUSED, None (channel unusable now: look again), or the provider's result, recorded."""
+        """PAUSED, None (channel unusable now: look again), or the result (recorded when something was sent)."""
         message = await self._compose(lead, channel)
-        if message is None:
-            return None
+        if message is None or isinstance(message, SendResult):
+            return message
         subject, text = message
         key = f"{self.campaign_id}:{lead['id']}:{channel}"
         async with self.slots[channel]:
@@ -299,8 +299,9 @@ class CampaignRunner:
             log.warning("campaign %s: %s send failed: %r", self.campaign_id, job.channel, exc)
             return SendResult("failed", error=f"{job.channel} provider error: {exc}")
 
-    async def _compose(self, lead: dict, channel: str) -> tuple[str | None, str | None] | None:
-        """The message written for this lead; None blocks the channel (no template, no drafter)."""
+    async def _compose(self, lead: dict, channel: str):
+        """The (subject, text) written for this lead; None blocks the channel (no template, no drafter);
+        a SendResult when drafting failed (nothing was sent)."""
         settings = self.campaign["settings"]
         if channel == "voice":
             return None, None
@@ -308,11 +309,15 @@ class CampaignRunner:
             return templates.render(template[0], lead), templates.render(template[1], lead)
         if channel == "telegram" and (template := templates.telegram_template(settings)):
             return None, templates.render(template, lead)
-        if self.drafter is not None:
+        if self.drafter is None:
+            self.blocked[channel] = (f"No {channel} template: set settings.templates.{channel} "
+                                     "or configure OpenRouter for AI drafts")
+            return None
+        try:
             return await self.drafter.draft(channel, lead, self.campaign)
-        self.blocked[channel] = (f"No {channel} template: set settings.templates.{channel} "
-                                 "or configure OpenRouter for AI drafts")
-        return None
+        except errors.ServiceError as exc:
+            account_level = exc.details.get("status") in (401, 402, 429, 503) or exc.details.get("retry_after")
+            return SendResult("not_sent", error=f"AI draft failed: {exc.message}", channel_blocked=bool(account_level))
 
     async def _end(self, lead: dict, state: str, channel: str | None, error: str | None) -> None:
         await self.outcomes.submit(Ended(lead, state, channel, error))

@@ -22,7 +22,7 @@ from outreach.actors.telegram_account import ACCOUNT_UNAVAILABLE, TelegramAccoun
 from outreach.actors.voice_line import VoiceLine
 from outreach.runtime.config import Settings
 from outreach.runtime.ports import SendJob, SendResult
-from outreach.runtime.providers import sandbox
+from outreach.runtime.providers import openrouter, sandbox
 from outreach.storage import db, numbers, telegram_accounts
 from outreach.storage.redis_store import open_redis
 from outreach.storage.run_store import PgAccountStore, PgRunStore, RedisEventSink
@@ -99,6 +99,7 @@ class CampaignActor(ActorBase):
         self.campaign_id = campaign_id
         self.options = options
         self.runner: CampaignRunner | None = None
+        self._drafter = None
 
     async def run(self) -> dict:
         with self.busy():
@@ -120,7 +121,13 @@ class CampaignActor(ActorBase):
         campaign = await store.load_campaign()
         dispatchers = await build_dispatchers(self.settings, pool, campaign)
         return CampaignRunner(self.campaign_id, store, RedisEventSink(self.redis(), self.campaign_id), dispatchers,
-                              self.options)
+                              self.options, drafter=self.drafter())
+
+    def drafter(self):
+        if self._drafter is None and self.settings.openrouter_api_key:
+            self._drafter = openrouter.OpenRouterDrafter(self.settings.openrouter_api_key,
+                                                         self.settings.openrouter_base_url)
+        return self._drafter
 
 
 class TelegramAccountActor(ActorBase):

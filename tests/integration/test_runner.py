@@ -125,3 +125,50 @@ async def test_pause_stops_new_attempts(api, pool, redis):
     counts = await pool.fetchrow("SELECT count(*) FILTER (WHERE state = 'in_progress') AS busy, "
                                  "count(*) FILTER (WHERE state = 'pending') AS pending FROM campaign_leads")
     assert counts["busy"] == 0 and counts["pending"] > 0
+
+
+async def test_without_templates_messages_are_drafted_for_each_lead_never_the_script(api, pool, redis):
+    from outreach.runtime.providers.openrouter import OpenRouterDrafter
+    from tests.fakes.openrouter import FakeOpenRouter, completion, error_reply
+
+    fake = await FakeOpenRouter().start()
+    try:
+        script = (await api.post("/api/dashboard/scripts", json={
+            "name": "S", "content": "Internal playbook: never mention the discount before they ask about pricing."})).body
+        leads = [{"firstName": "Ann", "email": "ann@example.com", "telegramUsername": "ann_tg"}]
+        campaign_id, _ = await campaign_with_leads(api, pool, 0, channels=("email", "telegram"), leads=leads,
+                                                   scriptId=script["id"])
+        await pool.execute("UPDATE campaigns SET settings = '{}' WHERE id = $1", campaign_id)
+        fake.queue(error_reply(500, "model crashed"), completion("Hi Ann! Quick question on Telegram."))
+        runner = make_runner(pool, redis, campaign_id, mixes={"telegram": {"sent": 1.0}})
+        runner.drafter = OpenRouterDrafter("sk-or-test", fake.url())
+        summary = await runner.run()
+        await runner.drafter.close()
+    finally:
+        await fake.stop()
+    assert summary["results"] == [{"leadId": summary["results"][0]["leadId"], "leadName": "Ann",
+                                   "channel": "telegram", "status": "sent"}]
+    assert "Internal playbook" in fake.requests[0]["json"]["messages"][0]["content"]  # instructions to the model
+    contents = [row["content"] for row in await pool.fetch("SELECT content FROM messages")]
+    assert contents == ["Hi Ann! Quick question on Telegram."]
+    assert await pool.fetchval("SELECT count(*) FROM attempts") == 1  # the failed draft sent nothing
+
+
+async def test_a_drafting_account_error_blocks_the_channel_and_leaves_leads_waiting(api, pool, redis):
+    from outreach.runtime.providers.openrouter import OpenRouterDrafter
+    from tests.fakes.openrouter import FakeOpenRouter, error_reply
+
+    fake = await FakeOpenRouter().start()
+    try:
+        campaign_id, _ = await campaign_with_leads(api, pool, 3)
+        await pool.execute("UPDATE campaigns SET settings = '{}' WHERE id = $1", campaign_id)
+        fake.queue(*[error_reply(402, "Insufficient credits")] * 3)
+        runner = make_runner(pool, redis, campaign_id)
+        runner.drafter = OpenRouterDrafter("sk-or-test", fake.url())
+        summary = await runner.run()
+        await runner.drafter.close()
+    finally:
+        await fake.stop()
+    assert summary["status"] == "paused" and "AI draft failed" in summary["reason"]
+    assert summary["counts"]["pending"] == 3
+    assert await pool.fetchval("SELECT count(*) FROM attempts") == 0

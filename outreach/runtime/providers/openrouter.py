@@ -74,7 +74,7 @@ class OpenRouterDrafter:
         except aiohttp.ClientError as exc:
             raise errors.ProviderError(f"OpenRouter is unreachable: {exc}") from exc
         payload = load_json(text)
-        if status >= 400 or not isinstance(payload, dict) or "error" in payload:
+        if status >= 400 or not isinstance(payload, dict) or payload.get("error"):
             raise error_of(status, payload, headers, text)
         return payload
 
