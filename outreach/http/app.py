@@ -9,13 +9,13 @@ from aiohttp import web
 
 from outreach.http import (
     analytics, api_keys, auth, billing, calls, campaigns, channels, demo, email, execution, keys, leads, numbers,
-    onboarding, ops, progress, scripts, telegram, voice,
+    live, onboarding, ops, progress, scripts, telegram, voice,
 )
 from outreach.http.errors import error_middleware
 from outreach.runtime.config import Settings
 
 RESOURCE_MODULES = (
-    ops, demo, campaigns, execution, progress, leads, api_keys, channels, onboarding, scripts, voice, calls, email,
+    ops, live, demo, campaigns, execution, progress, leads, api_keys, channels, onboarding, scripts, voice, calls, email,
     numbers, telegram, billing, analytics,
 )
 
