@@ -1,9 +1,11 @@
-"""`outreach serve | migrate | api-key create`: the command line, calling service.py."""
+"""`outreach serve | migrate | api-key create | telegram ...`: the command line, calling service.py."""
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import asyncio
+import datetime
+import getpass
 import logging
 import os
 import socket
@@ -33,7 +35,23 @@ def build_parser() -> argparse.ArgumentParser:
     watch.add_argument("--url", default="http://127.0.0.1:8080", help="the API's base URL")
     watch.add_argument("--token", default=os.environ.get("OUTREACH_API_KEY"),
                        help="an API key or session token (default OUTREACH_API_KEY)")
+    add_telegram_commands(commands)
     return parser
+
+
+def add_telegram_commands(commands) -> None:
+    telegram = commands.add_parser("telegram", help="manage the pool of Telegram accounts")
+    telegram_commands = telegram.add_subparsers(dest="telegram_command", required=True)
+    add = telegram_commands.add_parser("add", help="log an account in (code, then 2FA password); stores its session "
+                                                   "encrypted with OUTREACH_SECRET_KEY")
+    add.add_argument("--phone", required=True, help="the account's phone number, international format")
+    add.add_argument("--active", action="store_true",
+                     help="campaigns may use it at once (default: warming_up, which campaigns skip)")
+    add.add_argument("--daily-limit", type=int, help="messages a day (default 10)")
+    assign = telegram_commands.add_parser("assign", help="give an account to an organization")
+    assign.add_argument("account", help="account id or phone number")
+    assign.add_argument("--org", required=True, help="organization id, or a self-hosted organization's name")
+    telegram_commands.add_parser("list", help="every account, its organization and today's sends")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -75,7 +93,55 @@ async def run(args, settings) -> int:
         row, key = await service.create_api_key(settings, args.org, args.name)
         print(key)
         print(f"organization {row['org_id']} ({args.org}); shown once, store it now", file=sys.stderr)
+    elif args.command == "telegram":
+        await run_telegram(args, settings)
     return 0
+
+
+async def run_telegram(args, settings) -> None:
+    if args.telegram_command == "add":
+        if args.daily_limit is not None and args.daily_limit < 1:
+            raise errors.ConfigError("--daily-limit must be at least 1")
+        logging.getLogger("telethon").setLevel(logging.WARNING)  # its connection chatter would split the prompts
+        row = await service.add_telegram_account(settings, args.phone, active=args.active, daily_limit=args.daily_limit,
+                                                 ask_code=ask_line, ask_password=ask_secret)
+        print(f"{row['id']} {row['phone']} @{row['username'] or '-'} {row['status']}")
+    elif args.telegram_command == "assign":
+        row = await service.assign_telegram_account(settings, args.account, args.org)
+        print(f"{row['phone']} assigned to {row['org_name']} ({row['org_id']})")
+    else:
+        for line in account_lines(await service.list_telegram_accounts(settings)):
+            print(line)
+
+
+async def ask_line(text: str) -> str:
+    # In a thread: Telethon's connection keeps running on the event loop while the operator types.
+    try:
+        return await asyncio.to_thread(input, text)
+    except EOFError:
+        raise errors.Invalid("The Telegram login needs answers on standard input") from None
+
+
+async def ask_secret(text: str) -> str:
+    try:
+        return await asyncio.to_thread(getpass.getpass, text)
+    except EOFError:
+        raise errors.Invalid("The Telegram login needs answers on standard input") from None
+
+
+def account_lines(rows: list[dict]) -> list[str]:
+    """One tab-separated line per account under a header; sessions are never printed."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+    lines = ["id\tphone\tusername\tstatus\ttoday\torganization\tsession\tpaused until"]
+    for row in rows:
+        paused = row["flood_wait_until"]
+        lines.append("\t".join([
+            str(row["id"]), row["phone"], f"@{row['username']}" if row["username"] else "-", row["status"],
+            f"{row['daily_message_count']}/{row['max_daily_messages']}", row["org_name"] or "-",
+            "sandbox" if row["sandbox"] else "encrypted",
+            paused.astimezone(datetime.timezone.utc).isoformat(timespec="seconds") if paused and paused > now else "-",
+        ]))
+    return lines
 
 
 def free_port() -> int:

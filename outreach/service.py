@@ -17,9 +17,12 @@ from aiohttp import web
 
 from outreach.http.app import Deps, build_app
 from outreach.runtime.config import Settings
+from outreach.runtime.providers import liqpay, openrouter, resend, sandbox, stripe as stripe_provider
 from outreach import terminal
 from outreach.actors import remote
-from outreach.storage import api_keys, db, migrate, orgs, runs
+from outreach.runtime import crypto, errors
+from outreach.runtime.providers import telegram
+from outreach.storage import api_keys, db, migrate, orgs, runs, telegram_accounts
 from outreach.storage.redis_store import redis_ctx
 
 log = logging.getLogger(__name__)
@@ -58,8 +61,51 @@ async def deps_ctx(settings: Settings, with_runtime: bool = False) -> AsyncItera
     if with_runtime:
         await asyncio.to_thread(remote.init_ray, settings)
         runtime = remote.RayRuntime(settings)
-    async with db.pool_ctx(settings.database_url) as pool, redis_ctx(settings.redis_url) as redis:
-        yield Deps(pool=pool, redis=redis, runtime=runtime)
+    async with db.pool_ctx(settings.database_url) as pool, redis_ctx(settings.redis_url) as redis, \
+            stripe_ctx(settings) as stripe_port, email_ports_ctx(settings) as email_ports:
+        yield Deps(pool=pool, redis=redis, runtime=runtime, stripe=stripe_port, liqpay=build_liqpay(settings),
+                   twilio=remote.build_twilio(settings), voice_agent=remote.build_voice_agent(settings),
+                   **email_ports)
+
+
+@contextlib.asynccontextmanager
+async def email_ports_ctx(settings: Settings) -> AsyncIterator[dict]:
+    """The email sender (the sandbox, or Resend when RESEND_API_KEY is set) and the OpenRouter drafter,
+    each None when not configured; their HTTP sessions closed at the end."""
+    email = None
+    if settings.sandbox:
+        email = sandbox.SandboxEmail(remote.sandbox_outcomes(settings, "email"))
+    elif settings.resend_configured:
+        email = resend.ResendEmail(settings.resend_api_key, settings.resend_api_url,
+                                   rate_per_second=settings.resend_rate_per_second)
+    drafter = (openrouter.OpenRouterDrafter(settings.openrouter_api_key, settings.openrouter_base_url)
+               if settings.openrouter_api_key else None)
+    try:
+        yield {"email": email, "drafter": drafter}
+    finally:
+        for port in (email, drafter):
+            if hasattr(port, "close"):
+                await port.close()
+
+
+@contextlib.asynccontextmanager
+async def stripe_ctx(settings: Settings) -> AsyncIterator[stripe_provider.StripeBilling | None]:
+    """The Stripe port when STRIPE_SECRET_KEY is set (None otherwise); its HTTP session closed at the end."""
+    if not settings.stripe_configured:
+        yield None
+        return
+    port = stripe_provider.StripeBilling(settings.stripe_secret_key, settings.stripe_webhook_secret,
+                                         settings.stripe_base_url)
+    try:
+        yield port
+    finally:
+        await port.close()
+
+
+def build_liqpay(settings: Settings) -> liqpay.LiqPay | None:
+    if not settings.liqpay_configured:
+        return None
+    return liqpay.LiqPay(settings.liqpay_public_key, settings.liqpay_private_key)
 
 
 async def resume_campaigns(deps: Deps) -> list:
@@ -183,3 +229,36 @@ async def create_api_key(settings: Settings, org_name: str, key_name: str) -> tu
             org_id = await orgs.local_org(conn, org_name)
             row, key = await api_keys.create_key(conn, org_id, key_name)
     return {**row, "org_id": org_id}, key
+
+
+async def add_telegram_account(settings: Settings, phone: str, *, active: bool, daily_limit: int | None,
+                               ask_code: telegram.Prompt, ask_password: telegram.Prompt, client=None) -> dict:
+    """Log a Telegram account in (code, then 2FA password) and store its session encrypted.
+
+    `client` is an unconnected Telethon client to log in with (tests pass one wired to a fake).
+    """
+    if not (settings.telegram_api_id and settings.telegram_api_hash):
+        raise errors.ConfigError("TELEGRAM_API_ID and TELEGRAM_API_HASH are required to log in a Telegram account")
+    await prepare_database(settings)  # a database problem shows before Telegram sends a code
+    phone = telegram_accounts.normalize_phone(phone)
+    client = client or telegram.build_client(None, settings.telegram_api_id, settings.telegram_api_hash)
+    login = await telegram.log_in(client, phone, ask_code, ask_password)
+    session = crypto.encrypt(settings.secret_key, login.session)
+    async with db.pool_ctx(settings.database_url, min_size=1, max_size=1) as pool:
+        async with db.transaction(pool) as conn:
+            return await telegram_accounts.save_login(conn, phone, session, login.username, login.display_name,
+                                                      "active" if active else "warming_up", daily_limit)
+
+
+async def assign_telegram_account(settings: Settings, account: str, org: str) -> dict:
+    await prepare_database(settings)
+    async with db.pool_ctx(settings.database_url, min_size=1, max_size=1) as pool:
+        async with db.transaction(pool) as conn:
+            return await telegram_accounts.assign_account(conn, account, org)
+
+
+async def list_telegram_accounts(settings: Settings) -> list[dict]:
+    await prepare_database(settings)
+    async with db.pool_ctx(settings.database_url, min_size=1, max_size=1) as pool:
+        async with db.connection(pool) as conn:
+            return await telegram_accounts.list_all_accounts(conn)

@@ -23,6 +23,7 @@ from outreach.runtime.ports import ChannelDispatcher, EventSink, RunStore, SendJ
 log = logging.getLogger(__name__)
 FIRST_ID = uuid.UUID(int=0)
 PAUSED = "paused"
+PROVIDER_ERROR = "provider_error"  # the provider failed in an unexpected way: a failure for this lead, counted
 VOICE_CALL_STATUS = {"sent": "completed", "no_answer": "no_answer", "busy": "busy", "voicemail": "voicemail"}
 USAGE_CHANNELS = ("email", "telegram")
 
@@ -112,7 +113,7 @@ class OutcomeBatch:
             metadata["error"] = item.result.error
         self.message_leads.append(lead["id"])
         self.message_channels.append(item.channel)
-        self.message_statuses.append("sent" if outcome == "sent" else "failed")
+        self.message_statuses.append({"sent": "sent", "unknown": "pending"}.get(outcome, "failed"))
         self.message_contents.append(item.text)
         self.message_metadata.append(metadata)
         self.message_provider_ids.append(item.result.provider_id)
@@ -262,6 +263,8 @@ class CampaignRunner:
             last_channel = choice.channel
             if result.ok:
                 return await self._end(lead, "sent", choice.channel, None)
+            if result.outcome == "unknown":  # it may have reached the lead: never try another channel
+                return await self._end(lead, "unknown", choice.channel, result.error or "Outcome unknown")
             if result.channel_blocked:
                 self.blocked[choice.channel] = result.error or f"{choice.channel} is unavailable"
             else:
@@ -297,7 +300,7 @@ class CampaignRunner:
             return SendResult("not_sent", error=f"The {job.channel} channel is not configured", channel_blocked=True)
         except Exception as exc:  # a provider failure is this lead's failure on this channel
             log.warning("campaign %s: %s send failed: %r", self.campaign_id, job.channel, exc)
-            return SendResult("failed", error=f"{job.channel} provider error: {exc}")
+            return SendResult(PROVIDER_ERROR, error=f"{job.channel} provider error: {exc}")
 
     async def _compose(self, lead: dict, channel: str):
         """The (subject, text) written for this lead; None blocks the channel (no template, no drafter);
@@ -341,7 +344,7 @@ class CampaignRunner:
                 batch.add_end(item)
                 ended.append(item)
         await self.store.record_outcomes(batch)
-        await self.events.publish(self._events_for(ended))
+        await self.events.publish(self._events_for(ended), counts_of(items))
         return [None] * len(items)
 
     def _events_for(self, ended: list[Ended]) -> list[dict]:
@@ -367,6 +370,20 @@ class CampaignRunner:
 
     def _progress_event(self) -> dict:
         return {"type": "progress", **self._count_fields()}
+
+
+def counts_of(items: list) -> dict[str, int]:
+    """Counter increments for the metrics: leads by channel and outcome, provider errors by channel."""
+    counts: dict[str, int] = {}
+    for item in items:
+        if isinstance(item, Ended) and item.state != "pending":
+            key = f"leads|{item.channel or 'none'}|{item.state}"
+        elif isinstance(item, Attempted) and item.result.outcome == PROVIDER_ERROR:
+            key = f"provider_errors|{item.channel}"
+        else:
+            continue
+        counts[key] = counts.get(key, 0) + 1
+    return counts
 
 
 def result_of(item: Ended) -> dict:

@@ -1,8 +1,6 @@
 """Channel dispatchers: how a campaign's send reaches a provider (in-process, or through an entity actor)."""
 from __future__ import annotations
 
-import html
-
 from outreach.runtime.ports import CallRequest, EmailSender, OutboundEmail, SendJob, SendResult, TelegramSender, VoiceCaller
 
 
@@ -16,7 +14,7 @@ class EmailDispatcher:
 
     async def dispatch(self, job: SendJob) -> SendResult:
         email = OutboundEmail(sender=self.from_address, to=job.lead["email"], reply_to=self.reply_to,
-                              subject=job.subject or "", text=job.text or "")
+                              subject=job.subject or "", text=job.text or "", tags=(("org_id", job.org_id),))
         return await self.sender.send_email(email, job.idempotency_key)
 
 
@@ -44,8 +42,3 @@ def call_request(job: SendJob, from_number: str, campaign: dict | None = None) -
     return CallRequest(to=job.lead["phone"], from_number=from_number, lead=job.lead,
                        script=campaign.get("script") or "", objection_handlers=campaign.get("objection_handlers") or [],
                        voice=campaign.get("voice") or {}, campaign_id=job.campaign_id, lead_id=str(job.lead["id"]))
-
-
-def email_html(text: str) -> str:
-    """Plain text to HTML with everything escaped: a lead's name cannot inject markup."""
-    return "<br />".join(html.escape(line) for line in text.splitlines())

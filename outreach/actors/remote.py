@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
 import os
 import resource
@@ -19,11 +20,13 @@ import ray
 from outreach.actors.campaign_runner import CampaignRunner, RunnerOptions
 from outreach.actors.dispatchers import EmailDispatcher, call_request
 from outreach.actors.telegram_account import ACCOUNT_UNAVAILABLE, TelegramAccount
-from outreach.actors.voice_line import VoiceLine
+from outreach.actors.voice_line import AgentCaller, VoiceLine
+from outreach.runtime import crypto, errors
 from outreach.runtime.config import Settings
 from outreach.runtime.ports import SendJob, SendResult
-from outreach.runtime.providers import openrouter, sandbox
-from outreach.storage import db, numbers, telegram_accounts
+from outreach.runtime.providers import openrouter, resend, sandbox, telegram, twilio, voice_agent
+from outreach.storage import db, email_senders, numbers, telegram_accounts
+from outreach.storage.calls import CallLogStore
 from outreach.storage.redis_store import open_redis
 from outreach.storage.run_store import PgAccountStore, PgRunStore, RedisEventSink
 
@@ -32,6 +35,7 @@ NAMESPACE = "outreach"
 ACTOR_CPU = 0.01  # fractional, so hundreds of entity actors fit on a small machine
 CAMPAIGN_IDLE_SECONDS = 120
 ENTITY_IDLE_SECONDS = 600
+CALL_END_GRACE_SECONDS = 120  # status callbacks can trail the end of a call
 
 
 def init_ray(settings: Settings, temp_dir: str | None = None) -> None:
@@ -117,7 +121,7 @@ class CampaignActor(ActorBase):
 
     async def _build_runner(self) -> CampaignRunner:
         pool = await self.pool()
-        store = PgRunStore(pool, self.campaign_id)
+        store = PgRunStore(pool, self.campaign_id, self.settings.plan_limits)
         campaign = await store.load_campaign()
         dispatchers = await build_dispatchers(self.settings, pool, campaign)
         return CampaignRunner(self.campaign_id, store, RedisEventSink(self.redis(), self.campaign_id), dispatchers,
@@ -131,19 +135,37 @@ class CampaignActor(ActorBase):
 
 
 class TelegramAccountActor(ActorBase):
+    """The only owner of the account's Telegram session: no other process opens it."""
+
     def __init__(self, account_id: str, settings: Settings):
         super().__init__(settings)
         self.account_id = account_id
         self.account: TelegramAccount | None = None
+        self._closing: asyncio.Task | None = None
 
     async def send(self, campaign_id: str, username: str, text: str) -> SendResult:
         with self.busy():
             async with self._setup:
                 if self.account is None:
-                    sender = telegram_sender(self.settings)
-                    self.account = TelegramAccount(self.account_id, PgAccountStore(await self.pool()), sender,
+                    pool = await self.pool()
+                    try:
+                        sender = await telegram_sender(self.settings, pool, self.account_id)
+                    except SenderUnavailable as exc:
+                        return exc.result  # nothing sent or counted; the next send looks again
+                    self.account = TelegramAccount(self.account_id, PgAccountStore(pool), sender,
                                                    self.settings.telegram_pacing)
             return await self.account.send(campaign_id, username, text)
+
+    def _exit(self) -> None:
+        self._closing = asyncio.get_running_loop().create_task(self._close_and_exit())
+
+    async def _close_and_exit(self) -> None:
+        """Disconnect from Telegram before the process goes, so the session is not left open."""
+        close = getattr(self.account.sender, "close", None) if self.account is not None else None
+        if close is not None:
+            await close()
+        if self._calls == 0:  # a send that arrived meanwhile keeps the actor; its client connects again
+            super()._exit()
 
 
 class VoiceLineActor(ActorBase):
@@ -157,8 +179,9 @@ class VoiceLineActor(ActorBase):
         with self.busy():
             async with self._setup:
                 if self.line is None:
-                    self.line = VoiceLine(self.number_id, PgAccountStore(await self.pool()),
-                                          voice_caller(self.settings), self.max_concurrent_calls)
+                    pool = await self.pool()
+                    caller = voice_caller(self.settings, self.number_id, pool, self.redis())
+                    self.line = VoiceLine(self.number_id, PgAccountStore(pool), caller, self.max_concurrent_calls)
             return await self.line.call(call)
 
 
@@ -246,7 +269,38 @@ async def build_dispatchers(settings: Settings, pool, campaign: dict) -> dict:
         outcomes = sandbox_outcomes(settings, "email", campaign)
         sender = settings.email_from or "Outreach Sandbox <sandbox@outreach.invalid>"
         dispatchers["email"] = EmailDispatcher(sandbox.SandboxEmail(outcomes), sender)
+    else:
+        dispatchers["email"] = await email_dispatcher(settings, pool, campaign["org_id"])
     return dispatchers
+
+
+async def email_dispatcher(settings: Settings, pool, org_id) -> EmailDispatcher:
+    """Resend, from the org's saved sender, else OUTREACH_EMAIL_FROM; without a key or a sender every send
+    is refused with the setting to fix (the leads stay pending for email)."""
+    if not settings.resend_configured:
+        return EmailDispatcher(UnconfiguredEmail("Email is not configured: set RESEND_API_KEY"), "")
+    async with db.connection(pool) as conn:
+        sender = await email_senders.email_sender(conn, org_id)
+    if sender is None and not settings.email_from:
+        reason = "No email sender: save the organization's email settings, or set OUTREACH_EMAIL_FROM"
+        return EmailDispatcher(UnconfiguredEmail(reason), "")
+    from_address, reply_to = (sender["from"], sender["reply_to"]) if sender else (settings.email_from, None)
+    client = resend_client(settings.resend_api_key, settings.resend_api_url, settings.resend_rate_per_second)
+    return EmailDispatcher(client, from_address, reply_to)
+
+
+@functools.cache
+def resend_client(api_key: str, base_url: str, rate_per_second: int) -> resend.ResendEmail:
+    """One per process and key: every run in this actor shares its session and its rate limiter."""
+    return resend.ResendEmail(api_key, base_url, rate_per_second=rate_per_second)
+
+
+class UnconfiguredEmail:
+    def __init__(self, reason: str):
+        self.reason = reason
+
+    async def send_email(self, email, idempotency_key: str) -> SendResult:
+        return SendResult("not_sent", error=self.reason, channel_blocked=True)
 
 
 def sandbox_outcomes(settings: Settings, channel: str, campaign: dict | None = None) -> sandbox.SandboxOutcomes:
@@ -257,26 +311,73 @@ def sandbox_outcomes(settings: Settings, channel: str, campaign: dict | None = N
     return sandbox.SandboxOutcomes(channel, seed=settings.sandbox_seed, latency=latency_ms / 1000, mix=mix)
 
 
-def telegram_sender(settings: Settings):
+class SenderUnavailable(Exception):
+    """The account cannot send at all; `result` says why."""
+
+    def __init__(self, result: SendResult):
+        super().__init__(result.error)
+        self.result = result
+
+
+async def telegram_sender(settings: Settings, pool, account_id):
+    """Simulated in sandbox; else Telethon over the account's session, decrypted here, inside its actor."""
     if settings.sandbox:
         return sandbox.SandboxTelegram(sandbox_outcomes(settings, "telegram"))
-    return NotConfiguredSender("Telegram")
+    if not (settings.telegram_api_id and settings.telegram_api_hash):
+        raise SenderUnavailable(SendResult("not_sent", channel_blocked=True, error=(
+            "Telegram provider is not configured: set TELEGRAM_API_ID and TELEGRAM_API_HASH")))
+    async with db.connection(pool) as conn:
+        session = await telegram_accounts.load_session(conn, account_id)
+    if session is None:  # another account of the org may still send
+        raise SenderUnavailable(SendResult(ACCOUNT_UNAVAILABLE, channel_blocked=True, error=(
+            "Telegram account has no session: log it in with `outreach telegram add`")))
+    try:
+        plain = crypto.decrypt(settings.secret_key, session, label="Telegram session")
+    except errors.ConfigError as exc:  # the server's key, not the account: every account is affected
+        log.error("telegram account %s: %s", account_id, exc)
+        raise SenderUnavailable(SendResult("not_sent", error=str(exc), channel_blocked=True)) from exc
+    return telegram.TelethonSender(telegram.build_client(plain, settings.telegram_api_id, settings.telegram_api_hash))
 
 
-def voice_caller(settings: Settings):
+def voice_caller(settings: Settings, number_id=None, pool=None, redis=None):
+    """Simulated in sandbox; else Twilio with the voice agent attached, the line waiting for each call's end."""
     if settings.sandbox:
         return sandbox.SandboxVoice(sandbox_outcomes(settings, "voice"))
-    return NotConfiguredSender("Voice")
+    phone, agent = build_twilio(settings), build_voice_agent(settings)
+    if phone is None:
+        return NotConfiguredSender("Voice (Twilio)", "TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN")
+    if agent is None:
+        return NotConfiguredSender("Voice agent", "VOICE_AGENT_URL and VOICE_AGENT_SECRET")
+    wait_seconds = twilio.RING_SECONDS + settings.voice_max_call_seconds + CALL_END_GRACE_SECONDS
+    return AgentCaller(number_id, CallLogStore(pool, redis), phone, agent, settings.public_url, wait_seconds,
+                       settings.voice_max_call_seconds)
+
+
+def build_twilio(settings: Settings) -> twilio.Twilio | None:
+    """The platform's Twilio account, or None when TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are unset."""
+    if not settings.twilio_configured:
+        return None
+    return twilio.Twilio(settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_base_url)
+
+
+def build_voice_agent(settings: Settings) -> voice_agent.VoiceAgent | None:
+    """The voice agent, or None unless both VOICE_AGENT_URL and VOICE_AGENT_SECRET are set (it takes signed
+    requests only)."""
+    if not (settings.voice_agent_url and settings.voice_agent_secret):
+        return None
+    return voice_agent.VoiceAgent(settings.voice_agent_url, settings.voice_agent_secret)
 
 
 class NotConfiguredSender:
     """A channel without a provider: every send fails with a reason naming what is missing."""
 
-    def __init__(self, name: str):
+    def __init__(self, name: str, missing: str | None = None):
         self.name = name
+        self.missing = missing  # the settings to set, named in the reason
 
     def _result(self) -> SendResult:
-        return SendResult("not_sent", error=f"{self.name} provider is not configured", channel_blocked=True)
+        hint = f": set {self.missing}" if self.missing else ""
+        return SendResult("not_sent", error=f"{self.name} provider is not configured{hint}", channel_blocked=True)
 
     async def send_message(self, username: str, text: str) -> SendResult:
         return self._result()
@@ -309,3 +410,13 @@ class RayRuntime:
 
     def resume(self, campaign_ids) -> list:
         return [self.run(campaign_id) for campaign_id in campaign_ids]
+
+    @staticmethod
+    def actor_counts() -> dict[str, int]:
+        """Named actors alive, by kind (campaign, telegram, voice); a blocking call to Ray's GCS."""
+        counts = {"campaign": 0, "telegram": 0, "voice": 0}
+        for actor in ray.util.list_named_actors(all_namespaces=True):
+            kind = actor["name"].split(":", 1)[0]
+            if actor.get("namespace") == NAMESPACE and kind in counts:
+                counts[kind] += 1
+        return counts

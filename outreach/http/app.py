@@ -9,14 +9,17 @@ from aiohttp import web
 
 from outreach.http import (
     analytics, api_keys, auth, billing, calls, campaigns, channels, demo, email, execution, keys, leads, numbers,
-    live, onboarding, ops, progress, scripts, telegram, voice,
+    liqpay_webhook, live, observability, onboarding, ops, progress, resend_webhook, scripts, stripe_webhook, telegram,
+    twilio_webhook, voice, voice_agent_webhook,
 )
 from outreach.http.errors import error_middleware
+from outreach.http.observability import METRICS, HttpMetrics, observe_middleware
 from outreach.runtime.config import Settings
 
 RESOURCE_MODULES = (
-    ops, live, demo, campaigns, execution, progress, leads, api_keys, channels, onboarding, scripts, voice, calls, email,
-    numbers, telegram, billing, analytics,
+    ops, observability, live, demo, campaigns, execution, progress, leads, api_keys, channels, onboarding, scripts,
+    voice, calls, email, numbers, telegram, billing, stripe_webhook, liqpay_webhook, resend_webhook, analytics,
+    twilio_webhook, voice_agent_webhook,
 )
 
 
@@ -27,16 +30,30 @@ class Deps:
     pool: asyncpg.Pool
     redis: aioredis.Redis
     runtime: object = None  # actors.remote.RayRuntime; None where this process runs no campaigns
+    stripe: object = None  # runtime.providers.stripe.StripeBilling; None when Stripe is not configured
+    liqpay: object = None  # runtime.providers.liqpay.LiqPay; None when LiqPay is not configured
+    email: object = None  # runtime.ports.EmailSender (Resend, or the sandbox); None when email is not configured
+    drafter: object = None  # runtime.providers.openrouter.OpenRouterDrafter; None without OPENROUTER_API_KEY
+    twilio: object = None  # runtime.providers.twilio.Twilio; None when Twilio is not configured
+    voice_agent: object = None  # runtime.providers.voice_agent.VoiceAgent; None without VOICE_AGENT_URL and _SECRET
 
 
 def build_app(settings: Settings, deps: Deps) -> web.Application:
-    app = web.Application(middlewares=[error_middleware, auth.auth_middleware], client_max_size=2 * 1024 * 1024)
+    app = web.Application(middlewares=[observe_middleware, error_middleware, auth.auth_middleware],
+                          client_max_size=2 * 1024 * 1024)
+    app[METRICS] = HttpMetrics()
     app[keys.SETTINGS] = settings
     app[keys.DB] = deps.pool
     app[keys.REDIS] = deps.redis
     app[keys.AUTHENTICATOR] = auth.Authenticator(settings, deps.pool)
     app[keys.RUNTIME] = deps.runtime
     app[keys.HUB] = progress.StreamHub(deps.redis)
+    app[keys.STRIPE] = deps.stripe
+    app[keys.LIQPAY] = deps.liqpay
+    app[keys.EMAIL] = deps.email
+    app[keys.DRAFTER] = deps.drafter
+    app[keys.TWILIO] = deps.twilio
+    app[keys.VOICE_AGENT] = deps.voice_agent
     app.on_cleanup.append(close_resources)
     setup_routes(app)
     return app

@@ -1,9 +1,21 @@
-"""Public demo routes: which channels this deployment can use, and whether they are simulated."""
+"""Public demo routes: which channels this deployment can use, and the landing page's demo email."""
 from __future__ import annotations
+
+import hashlib
+import uuid
 
 from aiohttp import web
 
-from outreach.http import keys, wire
+from outreach.http import channels, email, keys, params, wire
+from outreach.runtime import errors
+from outreach.runtime.ports import OutboundEmail
+
+DEMO_WINDOW_SECONDS = 3600
+SANDBOX_SENDER = "Outreach Sandbox <sandbox@outreach.invalid>"
+DEMO_SUBJECT = "Quick question for you"
+DEMO_TEXT = ("Hi there,\n\nThis is the email a campaign sends when you try the demo: written for the lead, sent "
+             "through the organization's own sender, counted against its plan, and tracked from delivery to "
+             "reply.\n\nWould a short call this week to see it on your own leads be useful?\n\nBest regards")
 
 
 async def demo_status(request: web.Request) -> web.Response:
@@ -12,10 +24,47 @@ async def demo_status(request: web.Request) -> web.Response:
     return wire.json_response({
         "call": sandbox or (settings.twilio_configured and bool(settings.voice_agent_url)),
         "telegram": sandbox or bool(settings.telegram_api_id),
-        "email": sandbox or settings.resend_configured,
+        "email": sandbox or (settings.resend_configured and bool(settings.email_from)),
         "sandbox": sandbox,
     })
 
 
+async def send_demo_email(request: web.Request) -> web.Response:
+    """One demo email per address per hour across every API replica: the claim is a Redis SET NX EX,
+    taken before sending (two concurrent requests cannot both send) and given back if the send fails."""
+    address = demo_address(await params.read_json(request))
+    port, sender = demo_sender(request)
+    redis = request.app[keys.REDIS]
+    claim = "demo:email:" + hashlib.sha256(address.encode()).hexdigest()
+    if not await redis.set(claim, "1", nx=True, ex=DEMO_WINDOW_SECONDS):
+        wait = await redis.ttl(claim)
+        raise errors.RateLimited("Email already sent to this address. Try again later.",
+                                 retry_after=wait if wait > 0 else DEMO_WINDOW_SECONDS)
+    result = await email.send_through(port, OutboundEmail(sender, address, None, DEMO_SUBJECT, DEMO_TEXT),
+                                      f"demo:{uuid.uuid4()}")
+    if not result.ok:
+        await redis.delete(claim)
+        raise errors.ProviderError(f"Failed to send email: {result.error}")
+    return wire.json_response({"success": True})
+
+
+def demo_address(body: dict) -> str:
+    value = body.get("email")
+    address = value.strip().lower() if isinstance(value, str) else ""
+    if len(address) > channels.MAX_ADDRESS or not channels.ADDRESS.fullmatch(address):
+        raise errors.Invalid("Valid email is required")
+    return address
+
+
+def demo_sender(request: web.Request) -> tuple[object, str]:
+    settings = request.app[keys.SETTINGS]
+    port = email.email_port(request)
+    sender = settings.email_from or (SANDBOX_SENDER if settings.sandbox else None)
+    if not sender:
+        raise errors.NotConfigured("Demo email sender is not configured: set OUTREACH_EMAIL_FROM")
+    return port, sender
+
+
 def add_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/api/demo/status", demo_status)
+    router.add_post("/api/demo/email", send_demo_email)

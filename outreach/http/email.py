@@ -1,12 +1,24 @@
-"""Email routes: the org's email conversation log."""
+"""Email routes: send to a lead, a test email to yourself, AI drafts of the sequence, and the conversation log."""
 from __future__ import annotations
+
+import logging
+import uuid
 
 from aiohttp import web
 
 from outreach.http import keys, params, wire
 from outreach.http.auth import principal
+from outreach.runtime import errors
 from outreach.runtime.models import Channel
-from outreach.storage import db, messages
+from outreach.runtime.ports import OutboundEmail, SendResult
+from outreach.storage import campaigns, db, email_senders, leads, messages, runs, scripts, voice
+
+log = logging.getLogger(__name__)
+SEND_FIELDS = "Missing required fields: leadId, subject, body, toEmail"
+EMAIL_TYPES = ("initial", "followup", "final")
+MAX_SUBJECT = 500
+MAX_BODY = 100_000
+TEST_SUBJECT = "Test email from Outreach Runtime"
 
 
 def email_item(row: dict) -> dict:
@@ -34,5 +46,164 @@ async def list_email_messages(request: web.Request) -> web.Response:
                                "page": page.number, "limit": page.limit})
 
 
+# --- sending ----------------------------------------------------------------------------------------
+
+
+async def send_lead_email(request: web.Request) -> web.Response:
+    """Only to the lead's own address, counted against the plan, logged `pending` before Resend is called."""
+    body = await params.read_json(request)
+    fields = send_fields(body)
+    org_id = principal(request).org_id
+    async with db.connection(request.app[keys.DB]) as conn:
+        lead = await owned_lead(conn, org_id, fields["lead_id"])
+        if fields["campaign_id"] is not None and not await campaigns_owned(conn, org_id, fields["campaign_id"]):
+            raise errors.Invalid("Campaign not found")
+        sender = await email_senders.email_sender(conn, org_id)
+    recipient = lead_address(lead, fields["to"])
+    port = email_port(request)
+    from_address, reply_to = sender_for(request, sender)
+    month = runs.month_start()
+    async with db.transaction(request.app[keys.DB]) as conn:
+        message = await messages.start_email(conn, org_id, lead["id"], campaign_id=fields["campaign_id"],
+                                             content=fields["text"],
+                                             metadata={"subject": fields["subject"], "toEmail": recipient},
+                                             plan_limits=request.app[keys.SETTINGS].plan_limits)
+    email = OutboundEmail(from_address, recipient, reply_to, fields["subject"], fields["text"],
+                          tags=(("org_id", str(org_id)),))
+    result = await send_through(port, email, str(message["id"]))
+    async with db.connection(request.app[keys.DB]) as conn:
+        await messages.finish_email(conn, org_id, message["id"], sent=result.ok, provider_id=result.provider_id,
+                                    error=None if result.ok else result.error, month=month)
+    if not result.ok:
+        raise errors.ProviderError(f"Failed to send email: {result.error}", **retry_detail(result.retry_after))
+    return wire.json_response({"success": True, "messageId": message["id"], "resendId": result.provider_id})
+
+
+def send_fields(body: dict) -> dict:
+    values = {key: body.get(key) for key in ("leadId", "subject", "body", "toEmail")}
+    if not all(values.values()):
+        raise errors.Invalid(SEND_FIELDS)
+    if not all(isinstance(value, str) for value in values.values()):
+        raise errors.Invalid("leadId, subject, body and toEmail must be strings")
+    subject = " ".join(values["subject"].split())  # one header line
+    if not subject or len(subject) > MAX_SUBJECT:
+        raise errors.Invalid(f"subject must be 1 to {MAX_SUBJECT} characters")
+    if len(values["body"]) > MAX_BODY:
+        raise errors.Invalid(f"body must be at most {MAX_BODY} characters")
+    campaign_id = body.get("campaignId")
+    return {"lead_id": params.body_uuid(values["leadId"], "leadId"), "subject": subject, "text": values["body"],
+            "to": values["toEmail"].strip(),
+            "campaign_id": params.body_uuid(campaign_id, "campaignId") if campaign_id else None}
+
+
+async def owned_lead(conn, org_id, lead_id) -> dict:
+    """Another organization's lead reads exactly like one that does not exist."""
+    try:
+        return await leads.get_lead(conn, org_id, lead_id)
+    except errors.NotFound:
+        raise errors.Invalid("Lead not found") from None
+
+
+async def campaigns_owned(conn, org_id, campaign_id) -> bool:
+    try:
+        await campaigns.get_campaign(conn, org_id, campaign_id)
+    except errors.NotFound:
+        return False
+    return True
+
+
+def lead_address(lead: dict, to: str) -> str:
+    """The lead's own address: this route is not a relay to arbitrary recipients."""
+    address = (lead.get("email") or "").strip()
+    if not address:
+        raise errors.Invalid("Lead has no email address")
+    if to.lower() != address.lower():
+        raise errors.Invalid("toEmail must be the lead's email address")
+    return address
+
+
+async def send_test_email(request: web.Request) -> web.Response:
+    """To the signed-in user's own address, from the org's saved sender; nothing is written."""
+    who = principal(request)
+    if not who.email:
+        raise errors.Invalid("No email address found on your account")
+    async with db.connection(request.app[keys.DB]) as conn:
+        sender = await email_senders.email_sender(conn, who.org_id)
+    if sender is None:
+        raise errors.Invalid("Email not configured. Please save your email settings first.")
+    port = email_port(request)
+    text = (f"This is a test email from Outreach Runtime.\n\nYour email settings work: it was sent from "
+            f"{sender['from']}, and replies go to {sender['reply_to']}.")
+    email = OutboundEmail(sender["from"], who.email, sender["reply_to"], TEST_SUBJECT, text)
+    result = await send_through(port, email, f"test:{uuid.uuid4()}")
+    if not result.ok:
+        raise errors.ProviderError(f"Resend error: {result.error}", **retry_detail(result.retry_after))
+    return wire.json_response({"success": True, "to": who.email})
+
+
+def email_port(request: web.Request):
+    return keys.required(request, keys.EMAIL, "Email is not configured: set RESEND_API_KEY")
+
+
+def sender_for(request: web.Request, sender: dict | None) -> tuple[str, str | None]:
+    """The org's saved sender, else the deployment's default (OUTREACH_EMAIL_FROM)."""
+    if sender is not None:
+        return sender["from"], sender["reply_to"]
+    default = request.app[keys.SETTINGS].email_from
+    if not default:
+        raise errors.NotConfigured("No email sender: save your email settings, or set OUTREACH_EMAIL_FROM")
+    return default, None
+
+
+async def send_through(port, email: OutboundEmail, idempotency_key: str) -> SendResult:
+    """The port's answer; an exception from it is a failed send (recorded), not a 500 after a partial write."""
+    try:
+        return await port.send_email(email, idempotency_key)
+    except Exception as exc:
+        log.exception("email provider raised on send")
+        return SendResult("failed", error=f"email provider error: {exc}")
+
+
+def retry_detail(retry_after: int | None) -> dict:
+    return {"retryAfter": retry_after} if retry_after is not None else {}
+
+
+# --- AI drafts ----------------------------------------------------------------------------------------
+
+
+async def generate_email(request: web.Request) -> web.Response:
+    """One email of the sequence written by OpenRouter from the org's script; no lead data is needed."""
+    body = await params.read_json(request)
+    kind = body.get("type")
+    if kind not in EMAIL_TYPES:
+        raise errors.Invalid("Invalid type. Must be 'initial', 'followup', or 'final'")
+    lead = {"name": params.optional_text(body, "leadName"), "company": params.optional_text(body, "companyName")}
+    script_id = params.body_uuid(body["scriptId"], "scriptId") if body.get("scriptId") else None
+    org_id = principal(request).org_id
+    async with db.connection(request.app[keys.DB]) as conn:
+        script = await owned_script(conn, org_id, script_id)
+        voice_config = await voice.get_voice_config(conn, org_id)
+    drafter = keys.required(request, keys.DRAFTER, "AI email generation is not configured: set OPENROUTER_API_KEY")
+    context = {"script": script.get("content") or "", "objection_handlers": script.get("objection_handlers") or [],
+               "voice": {"language": voice_config["language"], "personality": voice_config["personality"]}}
+    try:
+        draft = await drafter.draft_sequence_email(kind, lead, context)
+    except errors.ProviderError as exc:  # details renamed for the wire: only retryAfter is the caller's business
+        raise errors.ProviderError(exc.message, **retry_detail(exc.details.get("retry_after"))) from exc
+    return wire.json_response(draft)
+
+
+async def owned_script(conn, org_id, script_id) -> dict:
+    if script_id is None:
+        return {}
+    try:
+        return await scripts.get_script(conn, org_id, script_id)
+    except errors.NotFound:
+        raise errors.Invalid("Script not found") from None
+
+
 def add_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/api/dashboard/email/messages", list_email_messages)
+    router.add_post("/api/dashboard/email/send", send_lead_email)
+    router.add_post("/api/dashboard/email/test", send_test_email)
+    router.add_post("/api/dashboard/email/generate", generate_email)

@@ -31,8 +31,7 @@ def error_response(status: int, message: str, request_id: str, headers: dict | N
 
 @web.middleware
 async def error_middleware(request: web.Request, handler):
-    request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex
-    request[keys.REQUEST_ID] = request_id
+    request_id = request.get(keys.REQUEST_ID) or uuid.uuid4().hex  # set by the observing middleware
     try:
         response = await handler(request)
     except errors.ServiceError as exc:

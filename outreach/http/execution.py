@@ -14,10 +14,7 @@ TRUE_WORDS, FALSE_WORDS = {"1", "true", "yes"}, {"0", "false", "no"}
 
 
 def runtime(request: web.Request):
-    found = request.app.get(keys.RUNTIME)
-    if found is None:
-        raise errors.NotConfigured("The campaign runtime is not running in this process")
-    return found
+    return keys.required(request, keys.RUNTIME, "The campaign runtime is not running in this process")
 
 
 def parse_wait(request: web.Request) -> bool:

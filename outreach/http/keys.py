@@ -5,6 +5,7 @@ import asyncpg
 import redis.asyncio as aioredis
 from aiohttp import web
 
+from outreach.runtime import errors
 from outreach.runtime.config import Settings
 from outreach.runtime.models import Principal
 
@@ -14,6 +15,23 @@ REDIS = web.AppKey("redis", aioredis.Redis)
 AUTHENTICATOR = web.AppKey("authenticator", object)
 RUNTIME = web.AppKey("runtime", object)  # actors.remote.RayRuntime, or None where no Ray runs
 HUB = web.AppKey("hub", object)  # http.progress.StreamHub
+# Provider ports, each None where that provider is not configured (handlers never import providers).
+EMAIL = web.AppKey("email", object)  # runtime.ports.EmailSender: Resend, or the sandbox
+DRAFTER = web.AppKey("drafter", object)  # runtime.providers.openrouter.OpenRouterDrafter
+STRIPE = web.AppKey("stripe", object)  # runtime.providers.stripe.StripeBilling
+LIQPAY = web.AppKey("liqpay", object)  # runtime.providers.liqpay.LiqPay
+TWILIO = web.AppKey("twilio", object)  # runtime.providers.twilio.Twilio
+VOICE_AGENT = web.AppKey("voice_agent", object)  # runtime.providers.voice_agent.VoiceAgent
+
+
+
+def required(request: web.Request, key: web.AppKey, not_configured: str):
+    """The port under `key`, or a 503 whose message names what to set."""
+    port = request.app.get(key)
+    if port is None:
+        raise errors.NotConfigured(not_configured)
+    return port
+
 
 REQUEST_ID = web.RequestKey("request_id", str)
 PRINCIPAL = web.RequestKey("principal", Principal)

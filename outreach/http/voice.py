@@ -1,12 +1,15 @@
-"""Voice routes: the organization's one voice config (voices, language, personality, speed)."""
+"""Voice routes: the organization's one voice config (voices, language, personality, speed), and pushing
+it with the latest script to the voice agent, for this organization only."""
 from __future__ import annotations
 
 from aiohttp import web
 
 from outreach.http import keys, params, wire
 from outreach.http.auth import principal
-from outreach.runtime import errors
-from outreach.storage import db, voice
+from outreach.runtime import agent_protocol, errors
+from outreach.storage import db, scripts, voice
+
+VOICE_AGENT_NOT_CONFIGURED = "Voice agent is not configured. Set VOICE_AGENT_URL and VOICE_AGENT_SECRET."
 
 # The option sets of the dashboard's voice page and onboarding wizard.
 LANGUAGES = ("uk", "en", "uk-en", "de", "pl", "fr", "es")
@@ -75,8 +78,25 @@ async def save_voice(request: web.Request, *, replacing: bool) -> web.Response:
     return wire.json_response(wire.to_wire(row))
 
 
+async def sync_voice(request: web.Request) -> web.Response:
+    """Push the org's voice config and most recently updated script to the agent, signed and keyed by org."""
+    agent = keys.required(request, keys.VOICE_AGENT, VOICE_AGENT_NOT_CONFIGURED)
+    org_id = principal(request).org_id
+    async with db.connection(request.app[keys.DB]) as conn:
+        config = await voice.get_voice_config(conn, org_id)
+        script = next(iter(await scripts.list_scripts(conn, org_id)), None)
+    payload = agent_protocol.org_config(org_id, script, config)
+    try:
+        answer = await agent.push_config(payload)
+    except errors.ProviderError as exc:
+        raise errors.ProviderError("Failed to sync with voice agent",
+                                   details=exc.details.get("details") or exc.message) from exc
+    return wire.json_response({"success": True, "synced": payload, "agentResponse": answer})
+
+
 def add_routes(router: web.UrlDispatcher) -> None:
     base = "/api/dashboard/voice"
     router.add_get(base, get_voice)
     router.add_put(base, replace_voice)
     router.add_patch(base, patch_voice)
+    router.add_post(base + "/sync", sync_voice)

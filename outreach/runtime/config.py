@@ -5,6 +5,7 @@ import dataclasses
 import os
 from collections.abc import Mapping
 
+from outreach.runtime import errors, policy
 from outreach.runtime.errors import ConfigError
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/outreach"
@@ -44,12 +45,19 @@ class Settings:
     stripe_base_url: str | None = None
     liqpay_public_key: str | None = None
     liqpay_private_key: str | None = None
+    # Billing: monthly limits per plan (OUTREACH_PLAN_LIMITS), Stripe price ids and LiqPay UAH amounts per paid plan.
+    plan_limits: dict = dataclasses.field(default_factory=lambda: dict(policy.DEFAULT_PLAN_LIMITS))
+    stripe_prices: dict = dataclasses.field(default_factory=dict)
+    liqpay_amounts: dict = dataclasses.field(default_factory=lambda: dict(policy.DEFAULT_LIQPAY_AMOUNTS))
     telegram_api_id: int | None = None
     telegram_api_hash: str | None = None
     telegram_pacing_override: tuple[float, float] | None = None
     sandbox_latency_ms: int = 20
     sandbox_seed: int = 7
     ray_num_cpus: int = 2
+    resend_webhook_secret: str | None = None
+    resend_rate_per_second: int = 10
+    voice_max_call_seconds: int = 600  # Twilio's TimeLimit for a campaign call; the line waits a little longer
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -85,12 +93,18 @@ class Settings:
             stripe_base_url=reader.text("STRIPE_BASE_URL"),
             liqpay_public_key=reader.text("LIQPAY_PUBLIC_KEY"),
             liqpay_private_key=reader.text("LIQPAY_PRIVATE_KEY"),
+            plan_limits=read_plan_limits(reader),
+            stripe_prices=read_per_plan(reader, "STRIPE_PRICE_", reader.text, {}),
+            liqpay_amounts=read_per_plan(reader, "LIQPAY_AMOUNT_", reader.positive, policy.DEFAULT_LIQPAY_AMOUNTS),
             telegram_api_id=reader.integer("TELEGRAM_API_ID", None),
             telegram_api_hash=reader.text("TELEGRAM_API_HASH"),
             telegram_pacing_override=reader.seconds_range("OUTREACH_TELEGRAM_PACING", None),
             sandbox_latency_ms=reader.integer("OUTREACH_SANDBOX_LATENCY_MS", 20),
             sandbox_seed=reader.integer("OUTREACH_SANDBOX_SEED", 7),
             ray_num_cpus=reader.integer("OUTREACH_RAY_NUM_CPUS", 2),
+            resend_webhook_secret=reader.text("RESEND_WEBHOOK_SECRET"),
+            resend_rate_per_second=reader.integer("RESEND_RATE_PER_SECOND", 10),
+            voice_max_call_seconds=reader.integer("OUTREACH_VOICE_MAX_CALL_SECONDS", 600),
         )
         settings.check()
         return settings
@@ -111,6 +125,10 @@ class Settings:
                 missing = name_b if value_a else name_a
                 present = name_a if value_a else name_b
                 raise ConfigError(f"{missing} is required when {present} is set")
+        if self.resend_rate_per_second < 1:
+            raise ConfigError(f"RESEND_RATE_PER_SECOND must be at least 1, got {self.resend_rate_per_second}")
+        if self.voice_max_call_seconds < 1:
+            raise ConfigError(f"OUTREACH_VOICE_MAX_CALL_SECONDS must be at least 1, got {self.voice_max_call_seconds}")
         for name, url in (("DATABASE_URL", self.database_url), ("REDIS_URL", self.redis_url)):
             if "://" not in url:
                 raise ConfigError(f"{name} must be a URL, got {url!r}")
@@ -139,6 +157,20 @@ class Settings:
         return bool(self.liqpay_public_key and self.liqpay_private_key)
 
 
+def read_plan_limits(reader: "_Reader") -> dict:
+    try:
+        return policy.parse_plan_limits(reader.text("OUTREACH_PLAN_LIMITS"))
+    except errors.Invalid as exc:
+        raise ConfigError(f"OUTREACH_PLAN_LIMITS {exc.message}") from None
+
+
+def read_per_plan(reader: "_Reader", prefix: str, read, defaults: dict) -> dict:
+    """One variable per paid plan (STRIPE_PRICE_STARTER, ...); a plan left unset keeps its default, if any."""
+    values = {plan: read(prefix + plan.upper()) for plan in policy.PAID_PLANS}
+    return {plan: defaults[plan] if value is None else value for plan, value in values.items()
+            if value is not None or plan in defaults}
+
+
 class _Reader:
     def __init__(self, env: Mapping[str, str]):
         self.env = env
@@ -163,6 +195,12 @@ class _Reader:
             return int(value)
         except ValueError:
             raise ConfigError(f"{name} must be an integer, got {value!r}") from None
+
+    def positive(self, name: str) -> int | None:
+        value = self.integer(name, None)
+        if value is not None and value <= 0:
+            raise ConfigError(f"{name} must be a positive integer, got {value}")
+        return value
 
     def words(self, name: str) -> tuple[str, ...]:
         return tuple(word.strip() for word in (self.text(name) or "").split(",") if word.strip())

@@ -3,17 +3,26 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import json
 import zoneinfo
 
 from outreach.runtime import errors
 from outreach.runtime.models import CampaignStatus, Channel, LeadStatus, Plan, PlanLimits
 
+# "No limit", as enforced: fits the integer usage counters with room to add a batch. The dashboard shows
+# any limit of WIRE_UNLIMITED or more as "Unlimited", so the wire says 999999 for it, as the reference did.
+UNLIMITED = 2_000_000_000
+WIRE_UNLIMITED = 999_999
+LIMIT_FIELDS = ("minutes", "telegram", "emails")
+PAID_PLANS = (Plan.STARTER.value, Plan.GROWTH.value, Plan.ENTERPRISE.value)
+INVALID_PLAN = "Invalid plan. Choose starter, growth, or enterprise."
 DEFAULT_PLAN_LIMITS: dict[Plan, PlanLimits] = {
     Plan.FREE: PlanLimits(minutes=0, telegram=0, emails=0),
     Plan.STARTER: PlanLimits(minutes=500, telegram=100, emails=500),
     Plan.GROWTH: PlanLimits(minutes=2000, telegram=500, emails=2000),
-    Plan.ENTERPRISE: PlanLimits(minutes=999999, telegram=999999, emails=999999),
+    Plan.ENTERPRISE: PlanLimits(minutes=UNLIMITED, telegram=UNLIMITED, emails=UNLIMITED),
 }
+DEFAULT_LIQPAY_AMOUNTS = {"starter": 1650, "growth": 4100, "enterprise": 12300}  # UAH a month
 DEFAULT_CHANNELS = [Channel.VOICE.value]
 DEFAULT_CHANNEL_PRIORITY = [Channel.TELEGRAM.value, Channel.VOICE.value, Channel.EMAIL.value]
 CONTACT_FIELDS = ("first_name", "last_name", "phone", "email", "telegram_username")
@@ -22,11 +31,53 @@ CHANNEL_NAMES = tuple(channel.value for channel in Channel)
 CHANNEL_CONTACT = {Channel.VOICE: "phone", Channel.TELEGRAM: "telegram_username", Channel.EMAIL: "email"}
 
 
-def limits_for(plan: str | None) -> PlanLimits:
+def limits_for(plan: str | None, table: dict | None = None) -> PlanLimits:
+    """The plan's monthly limits from `table` (Settings.plan_limits; the defaults when None); unknown: free."""
+    table = DEFAULT_PLAN_LIMITS if table is None else table
     try:
-        return DEFAULT_PLAN_LIMITS[Plan(plan)]
+        return table[Plan(plan)]
     except ValueError:
-        return DEFAULT_PLAN_LIMITS[Plan.FREE]
+        return table[Plan.FREE]
+
+
+def wire_limits(limits: PlanLimits) -> dict:
+    values = dataclasses.asdict(limits)
+    return {field: WIRE_UNLIMITED if values[field] >= UNLIMITED else values[field] for field in LIMIT_FIELDS}
+
+
+def parse_paid_plan(value) -> str:
+    if value not in PAID_PLANS:
+        raise errors.Invalid(INVALID_PLAN)
+    return value
+
+
+def parse_plan_limits(text: str | None) -> dict[Plan, PlanLimits]:
+    """OUTREACH_PLAN_LIMITS: JSON like {"free": {"emails": 20}, "enterprise": {"minutes": null}}, laid over
+    the defaults field by field; null or "unlimited" means no limit. Raises errors.Invalid saying what is wrong."""
+    table = dict(DEFAULT_PLAN_LIMITS)
+    if not text:
+        return table
+    try:
+        overrides = json.loads(text)
+    except ValueError:
+        overrides = None
+    if not isinstance(overrides, dict):
+        raise errors.Invalid('must be a JSON object such as {"free": {"emails": 20}}')
+    for name, values in overrides.items():
+        plan = parse_enum(Plan, name, f"unknown plan {name!r} (use {', '.join(plan.value for plan in Plan)})")
+        if not isinstance(values, dict) or not set(values) <= set(LIMIT_FIELDS):
+            raise errors.Invalid(f"{name} must be an object with some of {', '.join(LIMIT_FIELDS)}")
+        table[plan] = dataclasses.replace(table[plan], **{key: limit_value(name, key, value)
+                                                          for key, value in values.items()})
+    return table
+
+
+def limit_value(plan: str, field: str, value) -> int:
+    if value is None or value == "unlimited":
+        return UNLIMITED
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise errors.Invalid(f"{plan}.{field} must be a whole number >= 0, null or \"unlimited\", got {value!r}")
+    return min(value, UNLIMITED)
 
 
 def has_contact(lead: dict) -> bool:

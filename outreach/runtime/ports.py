@@ -12,6 +12,7 @@ class OutboundEmail:
     reply_to: str | None
     subject: str
     text: str
+    tags: tuple[tuple[str, str], ...] = ()  # (name, value) pairs the provider echoes in its webhooks (org_id)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,4 +97,5 @@ class RunStore(Protocol):
 
 
 class EventSink(Protocol):
-    async def publish(self, events: list[dict]) -> list[str]: ...
+    async def publish(self, events: list[dict], counts: dict[str, int] | None = None) -> list[str]:
+        """Append events to the campaign's feed and add `counts` to the shared metrics counters."""

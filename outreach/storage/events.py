@@ -4,6 +4,8 @@ from __future__ import annotations
 import orjson
 import redis.asyncio as aioredis
 
+from outreach.storage import counters
+
 STREAM_MAXLEN = 100_000
 
 
@@ -11,16 +13,17 @@ def stream_key(campaign_id) -> str:
     return f"outreach:campaign:{campaign_id}:events"
 
 
-async def publish(redis: aioredis.Redis, campaign_id, events: list[dict]) -> list[str]:
-    """Append events in one round trip; returns their ids."""
-    if not events:
+async def publish(redis: aioredis.Redis, campaign_id, events: list[dict], counts: dict[str, int] | None = None):
+    """Append events (and add metric counts) in one round trip; returns the events' ids."""
+    if not events and not counts:
         return []
     key = stream_key(campaign_id)
     async with redis.pipeline(transaction=False) as pipe:
         for event in events:
             pipe.xadd(key, {"data": orjson.dumps(event)}, maxlen=STREAM_MAXLEN, approximate=True)
-        ids = await pipe.execute()
-    return [value.decode() if isinstance(value, bytes) else value for value in ids]
+        counters.queue_increments(pipe, counts or {})
+        replies = await pipe.execute()
+    return [decode_id(value) for value in replies[:len(events)]]
 
 
 async def last_id(redis: aioredis.Redis, campaign_id) -> str:

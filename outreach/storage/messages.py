@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import asyncpg
 
+from outreach.runtime import errors
 from outreach.runtime.models import Channel, Page
-from outreach.storage import sql
+from outreach.storage import runs, sql
 
 LIST_COLUMNS = "id, lead_id, direction, content, status, metadata, parent_id, created_at"
 FILTER = "org_id = $1 AND channel = $2 AND ($3::uuid IS NULL OR lead_id = $3)"
@@ -18,3 +19,91 @@ async def list_messages(conn: asyncpg.Connection, org_id, channel: Channel, page
     )
     total = await conn.fetchval(f"SELECT count(*) FROM messages WHERE {FILTER}", org_id, channel.value, lead_id)
     return sql.as_dicts(rows), total
+
+
+# --- email sent from the dashboard, and what Resend's webhook says of it --------------------------
+
+STATUS_ORDER = ["pending", "sent", "delivered", "read", "replied"]
+SENT_COLUMNS = "id, lead_id, campaign_id, status, metadata, provider_id, created_at"
+
+
+async def start_email(conn: asyncpg.Connection, org_id, lead_id, *, campaign_id, content: str, metadata: dict,
+                      plan_limits: dict | None = None) -> dict:
+    """Count the email against the plan (limits from Settings.plan_limits) and write it as `pending`, before
+    the provider is called. Call inside a transaction: over the plan's limit nothing is written (RateLimited)."""
+    plan = await conn.fetchval("SELECT plan::text FROM organizations WHERE id = $1", org_id)
+    refused, reason = await runs.reserve_usage(conn, org_id, plan, "email", [lead_id], plan_limits)
+    if refused:
+        raise errors.RateLimited(reason)
+    row = await conn.fetchrow(
+        f"""INSERT INTO messages (org_id, lead_id, campaign_id, channel, direction, status, content, metadata)
+            VALUES ($1, $2, $3, 'email', 'outbound', 'pending', $4, $5) RETURNING {SENT_COLUMNS}""",
+        org_id, lead_id, campaign_id, content, metadata,
+    )
+    return dict(row)
+
+
+async def finish_email(conn: asyncpg.Connection, org_id, message_id, *, sent: bool, provider_id: str | None,
+                       error: str | None, month) -> dict | None:
+    """Record the provider's answer; an email that was not sent gives its usage back (of `month`).
+    None when the row is gone (its lead was deleted meanwhile): the send still happened."""
+    row = await conn.fetchrow(
+        f"""WITH finished AS (
+                UPDATE messages SET status = CASE WHEN $3 THEN 'sent' ELSE 'failed' END::message_status,
+                                    provider_id = $4,
+                                    metadata = metadata || jsonb_strip_nulls(jsonb_build_object(
+                                        'resendId', $4::text, 'error', $5::text))
+                WHERE id = $2 AND org_id = $1 AND status = 'pending'
+                RETURNING {SENT_COLUMNS}
+            ), refund AS (
+                UPDATE usage SET emails = greatest(emails - 1, 0)
+                WHERE org_id = $1 AND month = $6 AND NOT $3 AND EXISTS (SELECT 1 FROM finished)
+                RETURNING org_id
+            )
+            SELECT * FROM finished""",
+        org_id, message_id, sent, provider_id, error, month,
+    )
+    return dict(row) if row else None
+
+
+async def advance_status(conn: asyncpg.Connection, org_id, provider_id: str, status: str,
+                         error: str | None = None) -> bool:
+    """Move an outbound email forward (pending < sent < delivered < read < replied), never back; `failed`
+    only from pending or sent. Webhooks arrive late, twice and out of order: a stale one changes nothing."""
+    result = await conn.execute(
+        """UPDATE messages SET status = $3::message_status,
+                               metadata = CASE WHEN $5::text IS NULL THEN metadata
+                                               ELSE metadata || jsonb_build_object('error', $5::text) END
+           WHERE org_id = $1 AND provider_id = $2 AND channel = 'email' AND direction = 'outbound'
+             AND CASE WHEN $3 = 'failed' THEN status IN ('pending', 'sent')
+                      ELSE array_position($4::text[], status::text) < array_position($4::text[], $3) END""",
+        org_id, provider_id, status, STATUS_ORDER, error,
+    )
+    return result != "UPDATE 0"
+
+
+async def record_reply(conn: asyncpg.Connection, org_id, from_email: str, *, subject: str, content: str,
+                       provider_id: str | None) -> dict | None:
+    """An inbound email from one of the org's leads (address compared without case): logged, and the last
+    email sent to that lead marked `replied`. None when no lead of the org has this address."""
+    row = await conn.fetchrow(
+        """WITH lead AS (
+               SELECT id, campaign_id FROM leads WHERE org_id = $1 AND lower(email) = lower($2)
+               ORDER BY created_at DESC, id DESC LIMIT 1
+           ), original AS (
+               SELECT m.id, m.campaign_id FROM messages m JOIN lead l ON l.id = m.lead_id
+               WHERE m.org_id = $1 AND m.channel = 'email' AND m.direction = 'outbound' AND m.status <> 'failed'
+               ORDER BY m.created_at DESC, m.id DESC LIMIT 1
+           ), replied AS (
+               UPDATE messages SET status = 'replied' WHERE org_id = $1 AND id = (SELECT id FROM original)
+               RETURNING id
+           )
+           INSERT INTO messages (org_id, lead_id, campaign_id, channel, direction, status, content, metadata,
+                                 provider_id, parent_id)
+           SELECT $1, l.id, coalesce((SELECT campaign_id FROM original), l.campaign_id), 'email', 'inbound',
+                  'delivered', $3, $4, $5, (SELECT id FROM replied)
+           FROM lead l
+           RETURNING id, lead_id, parent_id""",
+        org_id, from_email, content, {"subject": subject, "fromEmail": from_email}, provider_id,
+    )
+    return dict(row) if row else None

@@ -1,4 +1,4 @@
-"""Phone numbers an organization owns, and the campaign each one serves."""
+"""Phone numbers an organization owns (bought on the platform's Twilio account), and the campaign each one serves."""
 from __future__ import annotations
 
 import asyncpg
@@ -42,3 +42,18 @@ async def lines_for_campaign(conn: asyncpg.Connection, org_id, campaign_id) -> l
         org_id, campaign_id,
     )
     return sql.as_dicts(rows)
+
+
+async def create_number(conn: asyncpg.Connection, org_id, fields: dict) -> dict:
+    """Store a number just bought (number, label, provider_sid); active at once."""
+    return await sql.insert_owned(conn, "phone_numbers", COLUMNS, org_id, fields)
+
+
+async def get_provider_number(conn: asyncpg.Connection, org_id, number_id) -> dict:
+    """The number with the provider's id for it, which never reaches the wire."""
+    return await sql.fetch_owned(conn, "phone_numbers", "id, number, provider, provider_sid", number_id, org_id)
+
+
+async def delete_number(conn: asyncpg.Connection, org_id, number_id) -> None:
+    """Its call logs stay, without the number (the foreign key sets it to null)."""
+    await sql.delete_owned(conn, "phone_numbers", number_id, org_id)

@@ -8,10 +8,11 @@ from outreach.storage import db, events, runs, telegram_accounts
 
 
 class PgRunStore:
-    def __init__(self, pool: asyncpg.Pool, campaign_id):
+    def __init__(self, pool: asyncpg.Pool, campaign_id, plan_limits: dict | None = None):
         self.pool = pool
         self.campaign_id = campaign_id
         self.org_id = None
+        self.plan_limits = plan_limits  # Settings.plan_limits; None: the defaults
 
     async def load_campaign(self) -> dict:
         async with db.connection(self.pool) as conn:
@@ -33,7 +34,7 @@ class PgRunStore:
 
     async def start_attempts(self, plan: str, jobs: list[tuple]) -> dict:
         async with db.transaction(self.pool) as conn:
-            return await runs.start_attempts(conn, self.campaign_id, self.org_id, plan, jobs)
+            return await runs.start_attempts(conn, self.campaign_id, self.org_id, plan, jobs, self.plan_limits)
 
     async def record_outcomes(self, batch) -> None:
         async with db.transaction(self.pool) as conn:
@@ -57,8 +58,8 @@ class RedisEventSink:
         self.redis = redis
         self.campaign_id = campaign_id
 
-    async def publish(self, batch: list[dict]) -> list[str]:
-        return await events.publish(self.redis, self.campaign_id, batch)
+    async def publish(self, batch: list[dict], counts: dict[str, int] | None = None) -> list[str]:
+        return await events.publish(self.redis, self.campaign_id, batch, counts)
 
 
 class PgAccountStore:

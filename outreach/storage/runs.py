@@ -85,7 +85,8 @@ async def claim_leads(conn: asyncpg.Connection, campaign_id, after, size: int) -
     return [dict(row) for row in rows]
 
 
-async def start_attempts(conn: asyncpg.Connection, campaign_id, org_id, plan: str, jobs: list[tuple]) -> dict:
+async def start_attempts(conn: asyncpg.Connection, campaign_id, org_id, plan: str, jobs: list[tuple],
+                         plan_limits: dict | None = None) -> dict:
     """Write attempt rows for (lead_id, channel, key) before sending, reserving plan usage with them.
 
     Call inside a transaction. Returns {(lead_id, channel): verdict} where verdict is "go", "done"
@@ -109,7 +110,7 @@ async def start_attempts(conn: asyncpg.Connection, campaign_id, org_id, plan: st
         if row["inserted"]:
             fresh.setdefault(row["channel"], []).append(row["lead_id"])
     for channel, lead_ids in fresh.items():
-        refused, message = await reserve_usage(conn, org_id, plan, channel, lead_ids)
+        refused, message = await reserve_usage(conn, org_id, plan, channel, lead_ids, plan_limits)
         if refused:
             await conn.execute(
                 "DELETE FROM attempts WHERE campaign_id = $1 AND channel = $2::message_channel AND lead_id = ANY($3::uuid[])",
@@ -119,9 +120,11 @@ async def start_attempts(conn: asyncpg.Connection, campaign_id, org_id, plan: st
     return verdicts
 
 
-async def reserve_usage(conn: asyncpg.Connection, org_id, plan: str, channel: str, lead_ids: list):
-    """Count the sends against the month's plan limit; return the lead ids over the limit and why."""
-    limits = policy.limits_for(plan)
+async def reserve_usage(conn: asyncpg.Connection, org_id, plan: str, channel: str, lead_ids: list,
+                        plan_limits: dict | None = None):
+    """Count the sends against the month's plan limit (from Settings.plan_limits); return the lead ids over
+    the limit and why."""
+    limits = policy.limits_for(plan, plan_limits)
     month = month_start()
     await conn.execute("INSERT INTO usage (org_id, month) VALUES ($1, $2) ON CONFLICT DO NOTHING", org_id, month)
     if channel == "voice":

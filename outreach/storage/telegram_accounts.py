@@ -6,7 +6,9 @@ import zoneinfo
 
 import asyncpg
 
-# The session string is never selected here: it leaves the database only for the account's actor.
+from outreach.runtime import errors
+
+# The session is selected only by load_session: it leaves the database only for the account's actor.
 COLUMNS = (
     "id, phone, username, display_name, status, daily_message_count, daily_count_day, day_timezone,"
     " max_daily_messages, last_message_at, created_at"
@@ -100,3 +102,75 @@ async def set_flood_wait(conn: asyncpg.Connection, account_id, seconds: int) -> 
 
 async def set_status(conn: asyncpg.Connection, account_id, status: str) -> None:
     await conn.execute("UPDATE telegram_accounts SET status = $2 WHERE id = $1", account_id, status)
+
+
+# --- onboarding (the `outreach telegram` commands) -------------------------------------------------
+
+SANDBOX_SESSION = "sandbox"  # simulated accounts (demos, benchmarks) carry this instead of a session
+PHONE_CHARACTERS = frozenset("+0123456789 -()")
+
+
+def normalize_phone(phone: str) -> str:
+    """`+380 50 123-45-67` and `380501234567` are one account: `+` and the digits. Anything else
+    (a sandbox label, an id) is left as it is."""
+    phone = phone.strip()
+    if not phone or not PHONE_CHARACTERS.issuperset(phone):
+        return phone
+    return "+" + "".join(char for char in phone if char.isdigit())
+
+
+async def save_login(conn: asyncpg.Connection, phone: str, encrypted_session: str, username: str | None,
+                     display_name: str, status: str, max_daily_messages: int | None) -> dict:
+    """Store a logged-in account; logging in again replaces the session and keeps its organization."""
+    row = await conn.fetchrow(
+        f"""INSERT INTO telegram_accounts (phone, session, username, display_name, status, max_daily_messages,
+                                           warmup_started_at)
+            VALUES ($1, $2, $3, $4, $5::telegram_account_status, coalesce($6, 10),
+                    CASE WHEN $5::telegram_account_status = 'warming_up' THEN now() END)
+            ON CONFLICT (phone) DO UPDATE SET
+                session = EXCLUDED.session, username = EXCLUDED.username, display_name = EXCLUDED.display_name,
+                status = EXCLUDED.status,
+                max_daily_messages = coalesce($6, telegram_accounts.max_daily_messages),
+                warmup_started_at = CASE WHEN $5::telegram_account_status = 'warming_up'
+                                         THEN coalesce(telegram_accounts.warmup_started_at, now()) END
+            RETURNING {COLUMNS}, assigned_org_id""",
+        normalize_phone(phone), encrypted_session, username, display_name, status, max_daily_messages,
+    )
+    return dict(row)
+
+
+async def assign_account(conn: asyncpg.Connection, account: str, org: str) -> dict:
+    """Give the account (id or phone) to the organization (id, or a self-hosted organization's name)."""
+    org_row = await conn.fetchrow(
+        """SELECT id, name FROM organizations WHERE id::text = lower($1) OR (kind = 'local' AND name = $1)
+           ORDER BY id::text = lower($1) DESC LIMIT 1""",
+        org.strip(),
+    )
+    if org_row is None:
+        raise errors.NotFound(f"Organization not found: {org}")
+    row = await conn.fetchrow(
+        """UPDATE telegram_accounts SET assigned_org_id = $3
+           WHERE id::text = lower($1) OR phone = $1 OR phone = $2 RETURNING id, phone""",
+        account.strip(), normalize_phone(account), org_row["id"],
+    )
+    if row is None:
+        raise errors.NotFound(f"Telegram account not found: {account}")
+    return {**dict(row), "org_id": org_row["id"], "org_name": org_row["name"]}
+
+
+async def list_all_accounts(conn: asyncpg.Connection, now: datetime.datetime | None = None) -> list[dict]:
+    """Every account in the pool with its organization, for operators; sessions stay in the database."""
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    rows = await conn.fetch(
+        f"""SELECT {", ".join(f"a.{column.strip()}" for column in COLUMNS.split(","))}, a.flood_wait_until,
+                   a.session = '{SANDBOX_SESSION}' AS sandbox, o.id AS org_id, o.name AS org_name
+            FROM telegram_accounts a LEFT JOIN organizations o ON o.id = a.assigned_org_id
+            ORDER BY a.created_at, a.id"""
+    )
+    return [public_account(dict(row), now) for row in rows]
+
+
+async def load_session(conn: asyncpg.Connection, account_id) -> str | None:
+    """The account's encrypted session, for its actor alone; None when it has none (a sandbox account)."""
+    session = await conn.fetchval("SELECT session FROM telegram_accounts WHERE id = $1", account_id)
+    return None if session in (None, "", SANDBOX_SESSION) else session

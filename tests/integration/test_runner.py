@@ -172,3 +172,12 @@ async def test_a_drafting_account_error_blocks_the_channel_and_leaves_leads_wait
     assert summary["status"] == "paused" and "AI draft failed" in summary["reason"]
     assert summary["counts"]["pending"] == 3
     assert await pool.fetchval("SELECT count(*) FROM attempts") == 0
+
+
+async def test_an_unknown_outcome_ends_the_lead_without_trying_other_channels(api, pool, redis):
+    leads = [{"firstName": "U", "email": "u@example.com", "telegramUsername": "u_tg"}]
+    campaign_id, _ = await campaign_with_leads(api, pool, 0, channels=("telegram", "email"), leads=leads)
+    summary = await make_runner(pool, redis, campaign_id, mixes={"telegram": {"unknown": 1.0}}).run()
+    assert summary["counts"]["unknown"] == 1 and summary["status"] == "completed"
+    assert [row["channel"] for row in await pool.fetch("SELECT channel::text FROM attempts")] == ["telegram"]
+    assert await pool.fetchval("SELECT telegram FROM usage WHERE org_id = $1", api.org_id) == 1  # it may have been sent

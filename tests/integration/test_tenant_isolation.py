@@ -35,6 +35,7 @@ DASH = "/api/dashboard"
 MARK_A, MARK_B = "aardvark", "bluejay"  # every text value of a tenant carries its mark
 NOT_FOUND = {"error": "Not found"}
 CAMPAIGN_NOT_FOUND = {"error": "Campaign not found"}
+TWILIO_NOT_CONFIGURED = "Twilio is not configured. Please add TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN."
 PROFILES = {  # what differs between A and B besides the mark, so a leak cannot produce B's numbers
     MARK_A: {"digit": 1, "onboarded": False, "usage": (37, 12, 140), "duration": 125,
              "voice": {"selectedVoices": ["olena", "sofia"], "language": "en", "personality": "friendly"}},
@@ -155,12 +156,20 @@ ID_CASES = [
     Case("PUT", "/numbers/{b.number}", {"campaignId": "{a.campaign}"}, 400, {"error": "Campaign not found"}),
     Case("PATCH", "/numbers/{b.number}", {"campaignId": "{a.draft}", "label": "x"}, 400,
          {"error": "Campaign not found"}),
+    Case("DELETE", "/numbers/{a.number}", owner=503),  # A: Twilio is not configured in this app, nothing released
     # api keys (?id=)
     Case("DELETE", "/settings/api-keys?id={a.key}", reply={"error": "Key not found"}, owner=200),
     Case("DELETE", "/settings/api-keys?id={a.boot_key}", reply={"error": "Key not found"}, owner=200),
     # email messages (?leadId= filter): an empty page, as for a lead that does not exist
     Case("GET", "/email/messages?leadId={a.lead}", None, 200, {"messages": [], "total": 0, "page": 1, "limit": 50},
          owner=200),
+    # email send and drafts: another org's lead, campaign or script reads like a missing one (A: no provider here)
+    Case("POST", "/email/send", {"leadId": "{a.lead}", "subject": "x", "body": "y", "toEmail": "one@aardvark.test"},
+         400, {"error": "Lead not found"}, owner=503),
+    Case("POST", "/email/send", {"leadId": "{b.lead}", "subject": "x", "body": "y", "toEmail": "one@bluejay.test",
+                                 "campaignId": "{a.campaign}"}, 400, {"error": "Campaign not found"}),
+    Case("POST", "/email/generate", {"type": "initial", "scriptId": "{a.script}"}, 400, {"error": "Script not found"},
+         owner=503),
 ]
 
 NO_ID_WRITES = [
@@ -174,7 +183,21 @@ NO_ID_WRITES = [
     Case("POST", "/channels", {"channel": "voice", "config": {"agent": "bluejay"}, "status": "inactive"}, 200, None),
     Case("PUT", "/voice", {"selectedVoices": ["dmytro"], "language": "pl"}, 200, None),
     Case("PATCH", "/voice", {"speed": 1.5, "personality": "assertive"}, 200, None),
+    # numbers and voice sync: no Twilio nor voice agent in this app (test_numbers_twilio.py, test_voice_agent_sync.py
+    # cover A vs B with them)
+    Case("GET", "/numbers/available", None, 503, {"error": TWILIO_NOT_CONFIGURED}),
+    Case("POST", "/numbers", {"phoneNumber": "+15550000001", "label": "bluejay new"}, 503,
+         {"error": TWILIO_NOT_CONFIGURED}),
+    Case("POST", "/voice/sync", None, 503,
+         {"error": "Voice agent is not configured. Set VOICE_AGENT_URL and VOICE_AGENT_SECRET."}),
     Case("POST", "/onboarding/complete", None, 200, {"success": True, "onboardingDone": True}),
+    # billing: no provider in this app (tests/integration/test_billing_checkout.py and test_liqpay.py cover A vs B)
+    Case("POST", "/billing/checkout", {"planId": "starter"}, 503,
+         {"error": "Stripe is not configured. Set STRIPE_SECRET_KEY."}),
+    Case("POST", "/billing/portal", None, 503, {"error": "Stripe is not configured. Set STRIPE_SECRET_KEY."}),
+    Case("POST", "/billing/liqpay", {"planId": "starter"}, 503,
+         {"error": "LiqPay is not configured. Set LIQPAY_PUBLIC_KEY and LIQPAY_PRIVATE_KEY."}),
+    Case("POST", "/email/test", None, 400, {"error": "No email address found on your account"}),
 ]
 
 LIST_CASES = [
@@ -196,6 +219,7 @@ LIST_CASES = [
     ListCase("/email/messages?leadId={b.lead}", ids("messages"), ["{b.message}"]),
     ListCase("/numbers", ids("numbers"), ["{b.number}"]),
     ListCase("/telegram/accounts", ids("accounts"), ["{b.account}"]),
+    ListCase("/billing/payment-methods", pick("stripe", "liqpay"), {"stripe": False, "liqpay": False}),
     ListCase("/billing/usage", pick("minutes", "telegramMessages", "emails"),
              {"minutes": 5, "telegramMessages": 6, "emails": 7}),
     ListCase("/analytics", analytics_view, {

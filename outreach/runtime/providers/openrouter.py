@@ -9,7 +9,9 @@ raised as `errors.ProviderError`, with `details["status"]` and, when the service
 from __future__ import annotations
 
 import json
+import math
 import re
+import time
 
 import aiohttp
 
@@ -38,6 +40,15 @@ ECHO_MIN = 50  # an instruction fragment this long found verbatim in the answer 
 TELEGRAM_MAX = 4096
 SUBJECT_MAX = 200
 FIELD_MAX = 80
+# The dashboard's three-email sequence: which day each goes out, and what the model is asked to write.
+EMAIL_DAYS = {"initial": 1, "followup": 3, "final": 7}
+SEQUENCE_TASKS = {
+    "initial": "Write the first email to this lead.",
+    "followup": ("Write a follow-up email, sent on day 3 to a lead who has not answered the first email: refer to "
+                 "it in one sentence, add one new reason to talk, and keep it shorter than the first."),
+    "final": ("Write the last email of the sequence, sent on day 7 to a lead who answered none: short and polite, "
+              "say that this is the last note, and leave the door open."),
+}
 
 
 class OpenRouterDrafter:
@@ -51,6 +62,7 @@ class OpenRouterDrafter:
         self.model = model
         self.timeout = timeout
         self._session: aiohttp.ClientSession | None = None
+        self._retry_at = 0.0  # monotonic time before which OpenRouter asked not to be called (Retry-After)
 
     async def draft(self, channel: str, lead: dict, campaign: dict) -> tuple[str | None, str]:
         messages = build_messages(channel, lead, campaign)
@@ -59,12 +71,35 @@ class OpenRouterDrafter:
         refuse_unsafe(subject, text, campaign)
         return subject, text
 
+    async def draft_sequence_email(self, kind: str, lead: dict, campaign: dict) -> dict:
+        """One email of the initial/followup/final sequence: {subject, body, fallback[, reason]}.
+
+        The service failing (HTTP error, an error object in a 200 answer, timeout) raises ProviderError;
+        an answer that cannot be sent as it is (not the JSON asked for, empty, echoing the instructions,
+        holding a placeholder) gives the template email instead, flagged `fallback` with the reason.
+        """
+        messages = sequence_messages(kind, lead, campaign)
+        payload = await self._complete(request_body(self.model, "email", messages))
+        language = language_of(campaign)
+        try:
+            subject, body = parse_reply("email", content_of(payload), lead, language, kind)
+            refuse_unsafe(subject, body, campaign)
+        except errors.ProviderError as exc:
+            if "status" in exc.details:  # an error object inside the answer: the service failed, not the draft
+                raise
+            subject, body = fallback_email(kind, lead, language)
+            return {"subject": subject, "body": body, "fallback": True, "reason": exc.message}
+        return {"subject": subject, "body": body, "fallback": False}
+
     async def close(self) -> None:
         if self._session is not None and not self._session.closed:
             await self._session.close()
         self._session = None
 
     async def _complete(self, body: dict) -> dict:
+        wait = math.ceil(self._retry_at - time.monotonic())
+        if wait > 0:  # honour the last Retry-After instead of spending a request that would be refused
+            raise errors.ProviderError(f"OpenRouter asked to wait; retry after {wait} s", status=429, retry_after=wait)
         try:
             async with self._session_now().post(self.url, json=body, headers=self.headers,
                                                 timeout=aiohttp.ClientTimeout(total=self.timeout)) as response:
@@ -75,7 +110,10 @@ class OpenRouterDrafter:
             raise errors.ProviderError(f"OpenRouter is unreachable: {exc}") from exc
         payload = load_json(text)
         if status >= 400 or not isinstance(payload, dict) or payload.get("error"):
-            raise error_of(status, payload, headers, text)
+            exc = error_of(status, payload, headers, text)
+            if exc.details.get("retry_after"):
+                self._retry_at = time.monotonic() + exc.details["retry_after"]
+            raise exc
         return payload
 
     def _session_now(self) -> aiohttp.ClientSession:
@@ -96,6 +134,14 @@ def build_messages(channel: str, lead: dict, campaign: dict) -> list[dict]:
             {"role": "user", "content": user_prompt(channel, lead)}]
 
 
+def sequence_messages(kind: str, lead: dict, campaign: dict) -> list[dict]:
+    """The messages for one email of the sequence: the campaign's instructions, and the task of that day."""
+    if kind not in SEQUENCE_TASKS:
+        raise errors.Invalid(f"Unknown email type {kind!r}")
+    return [{"role": "system", "content": system_prompt("email", campaign, "an email of an outreach sequence")},
+            {"role": "user", "content": user_prompt("email", lead, SEQUENCE_TASKS[kind])}]
+
+
 def request_body(model: str, channel: str, messages: list[dict]) -> dict:
     body = {"model": model, "messages": messages, "temperature": 0.7, "max_tokens": MAX_TOKENS[channel]}
     if channel == "email":
@@ -103,11 +149,11 @@ def request_body(model: str, channel: str, messages: list[dict]) -> dict:
     return body
 
 
-def system_prompt(channel: str, campaign: dict) -> str:
+def system_prompt(channel: str, campaign: dict, purpose: str = "a first outreach message") -> str:
     voice = campaign.get("voice") or {}
     personality = one_line(voice.get("personality")) or "professional"
     language = language_of(campaign)
-    lines = [f"You are an AI sales agent writing a first outreach message. Personality: {personality}. "
+    lines = [f"You are an AI sales agent writing {purpose}. Personality: {personality}. "
              f"Write in {language_name(language)}.", CHANNEL_RULES[channel]]
     script = (campaign.get("script") or "").strip()
     if script:
@@ -118,9 +164,9 @@ def system_prompt(channel: str, campaign: dict) -> str:
     return "\n".join([*lines, "", GUARD_LINE])
 
 
-def user_prompt(channel: str, lead: dict) -> str:
+def user_prompt(channel: str, lead: dict, task: str = SEQUENCE_TASKS["initial"]) -> str:
     if channel == "email":
-        return (f"Write the first email to this lead.\nLead: {lead_line(lead)}\n"
+        return (f"{task}\nLead: {lead_line(lead)}\n"
                 'Answer with strict JSON only, no code fences: {"subject": "<subject line>", '
                 '"body": "<the complete email, plain text>"}')
     return (f"Write the first Telegram message to this lead.\nLead: {lead_line(lead)}\n"
@@ -128,7 +174,7 @@ def user_prompt(channel: str, lead: dict) -> str:
 
 
 def lead_line(lead: dict) -> str:
-    fields = [("first name", lead.get("first_name")), ("last name", lead.get("last_name")),
+    fields = [("name", lead.get("name")), ("first name", lead.get("first_name")), ("last name", lead.get("last_name")),
               ("company", lead.get("company"))]
     known = [f"{label}: {one_line(value)[:FIELD_MAX]}" for label, value in fields if one_line(value)]
     return "; ".join(known) or "name unknown (greet them without a name)"
@@ -180,12 +226,13 @@ def content_of(payload: dict) -> str:
     return content
 
 
-def parse_reply(channel: str, content: str, lead: dict, language: str = "en") -> tuple[str | None, str]:
+def parse_reply(channel: str, content: str, lead: dict, language: str = "en",
+                kind: str = "initial") -> tuple[str | None, str]:
     text = strip_fences(content)
     if not text:
         raise errors.ProviderError("OpenRouter returned an empty answer")
     if channel == "email":
-        return parse_email(text, lead, language)
+        return parse_email(text, lead, language, kind)
     return None, parse_telegram(text)
 
 
@@ -195,7 +242,7 @@ def strip_fences(text: str) -> str:
     return match.group(1).strip() if match else text
 
 
-def parse_email(text: str, lead: dict, language: str) -> tuple[str, str]:
+def parse_email(text: str, lead: dict, language: str, kind: str = "initial") -> tuple[str, str]:
     data = load_object(text)
     if data is None:
         raise errors.ProviderError("OpenRouter's email draft is not the JSON {subject, body} asked for")
@@ -203,7 +250,7 @@ def parse_email(text: str, lead: dict, language: str) -> tuple[str, str]:
     if not isinstance(body, str) or not body.strip():
         raise errors.ProviderError("OpenRouter's email draft has no body")
     subject = one_line(data.get("subject") if isinstance(data.get("subject"), str) else "")
-    return subject[:SUBJECT_MAX] or fallback_subject(lead, language), body.strip()
+    return subject[:SUBJECT_MAX] or fallback_subject(lead, language, kind), body.strip()
 
 
 def parse_telegram(text: str) -> str:
@@ -223,12 +270,49 @@ def unquote(text: str) -> str:
     return text[1:-1] if quoted else text
 
 
-def fallback_subject(lead: dict, language: str) -> str:
-    """The template subject of an initial email (contract §1.6) when the model gave none."""
-    name = one_line(lead.get("company")) or one_line(lead.get("first_name"))
-    if is_ukrainian(language):
+def fallback_subject(lead: dict, language: str, kind: str = "initial") -> str:
+    """The template subject of each email of the sequence (contract §1.6) when the model gave none."""
+    ukrainian = is_ukrainian(language)
+    company = one_line(lead.get("company"))[:FIELD_MAX]
+    if kind == "followup":
+        return "Щодо мого попереднього листа" if ukrainian else "Following up on my previous email"
+    if kind == "final":
+        title = "Останній лист" if ukrainian else "Final note"
+        return f"{title} — {company}" if company else title
+    name = company or first_name_of(lead)
+    if ukrainian:
         return f"Пропозиція для {name or 'вас'}"
     return f"A quick note for {name or 'you'}"
+
+
+def fallback_email(kind: str, lead: dict, language: str) -> tuple[str, str]:
+    """The template email of the sequence, for when the model's answer cannot be sent."""
+    name, company = first_name_of(lead), one_line(lead.get("company"))[:FIELD_MAX]
+    if is_ukrainian(language):
+        greeting = f"Добрий день, {name}!" if name else "Добрий день!"
+        lines = {"initial": f"Пишу до {company or 'вашої команди'} з ідеєю, яка може заощадити вам час. "
+                            "Чи зручно вам коротко поспілкуватися цього тижня?",
+                 "followup": "Хочу нагадати про мій попередній лист. Чи варто нам коротко поговорити? "
+                             "Якщо зараз не на часі, просто дайте знати.",
+                 "final": "Це мій останній лист на цю тему. Якщо вона стане актуальною, буду радий "
+                          "поспілкуватися: просто дайте відповідь на цей лист."}
+        sign_off = "З повагою"
+    else:
+        greeting = f"Hi {name or 'there'},"
+        lines = {"initial": f"I am reaching out to {company or 'your team'} with an idea that could save you time. "
+                            "Would you be open to a short call this week?",
+                 "followup": "I wanted to follow up on my previous email. Is this worth a short conversation? "
+                             "If the timing is not right, just let me know.",
+                 "final": "This is my last note on this. If it becomes relevant, I would be glad to talk: "
+                          "simply reply to this email."}
+        sign_off = "Best regards"
+    return fallback_subject(lead, language, kind), f"{greeting}\n\n{lines[kind]}\n\n{sign_off}"
+
+
+def first_name_of(lead: dict) -> str:
+    """The first name, else the first word of a full `name`."""
+    name = one_line(lead.get("first_name")) or one_line(lead.get("name"))
+    return name.split(" ", 1)[0][:FIELD_MAX] if name else ""
 
 
 def load_json(text: str):

@@ -1,0 +1,166 @@
+"""Resend's webhook: delivery status of the emails we sent, and replies from leads.
+
+Every request must carry a valid Svix signature (HMAC-SHA256 of `{svix-id}.{svix-timestamp}.{body}` with
+the base64 key after `whsec_`, at most 5 minutes old or early). Without RESEND_WEBHOOK_SECRET the route
+refuses everything (503): unsigned, anyone could forge statuses and replies. A delivery is applied once:
+its svix-id is recorded in the transaction that applies it, so Resend's retries are acknowledged only.
+
+Status events find the message by Resend's email id within the organization named by the `org_id` tag
+we attach to every send. Statuses only move forward (see storage.messages.advance_status).
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import email.utils
+import hashlib
+import hmac
+import time
+import uuid
+
+import orjson
+from aiohttp import web
+
+from outreach.http import keys, wire
+from outreach.runtime import errors
+from outreach.storage import db, email_senders, messages, webhook_events
+
+PROVIDER = "resend"
+TOLERANCE_SECONDS = 300
+SECRET_PREFIX = "whsec_"
+STATUS_BY_EVENT = {
+    "email.sent": "sent",
+    "email.delivered": "delivered",
+    "email.opened": "read",
+    "email.clicked": "read",  # a click implies the email was opened, whether or not the open pixel loaded
+    "email.bounced": "failed",
+    "email.complained": "failed",
+    "email.failed": "failed",
+}
+RECEIVED = "email.received"
+
+
+async def receive_resend_event(request: web.Request) -> web.Response:
+    secret = request.app[keys.SETTINGS].resend_webhook_secret
+    if not secret:
+        raise errors.NotConfigured("Resend webhook is not configured: set RESEND_WEBHOOK_SECRET")
+    body = await request.read()
+    event_id = verify_signature(signing_key(secret), request.headers, body, time.time())
+    kind, data = parse_event(body)
+    async with db.transaction(request.app[keys.DB]) as conn:
+        if not await webhook_events.record_event(conn, PROVIDER, event_id):
+            return wire.json_response({"received": True, "type": kind, "duplicate": True})
+        outcome = await apply_reply(conn, data) if kind == RECEIVED else await apply_status(conn, kind, data)
+    return wire.json_response({"received": True, "type": kind, **outcome})
+
+
+# --- Svix signatures ------------------------------------------------------------------------------------
+
+
+def signing_key(secret: str) -> bytes:
+    encoded = secret[len(SECRET_PREFIX):] if secret.startswith(SECRET_PREFIX) else secret
+    try:
+        return base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        raise errors.NotConfigured("RESEND_WEBHOOK_SECRET is not a Svix signing secret (whsec_...)") from None
+
+
+def verify_signature(key: bytes, headers, body: bytes, now: float) -> str:
+    """The svix-id of a delivery signed with `key` within the tolerance; Invalid otherwise."""
+    event_id, stamp, signatures = (headers.get(name) for name in ("svix-id", "svix-timestamp", "svix-signature"))
+    if not (event_id and stamp and signatures):
+        raise errors.Invalid("Missing signature")
+    try:
+        sent_at = int(stamp)
+    except ValueError:
+        raise errors.Invalid("Invalid signature") from None
+    if abs(now - sent_at) > TOLERANCE_SECONDS:  # stale (a replay) or from the future
+        raise errors.Invalid("Invalid signature")
+    expected = sign(key, event_id, stamp, body).encode()
+    for entry in signatures.split():
+        version, _, signature = entry.partition(",")
+        if version == "v1" and hmac.compare_digest(signature.encode(), expected):
+            return event_id
+    raise errors.Invalid("Invalid signature")
+
+
+def sign(key: bytes, event_id: str, stamp: str, body: bytes) -> str:
+    digest = hmac.new(key, f"{event_id}.{stamp}.".encode() + body, hashlib.sha256).digest()
+    return base64.b64encode(digest).decode()
+
+
+# --- events ---------------------------------------------------------------------------------------------
+
+
+def parse_event(body: bytes) -> tuple[str, dict]:
+    """(type, data), checked before anything is written: a malformed event is refused, not half-applied."""
+    try:
+        event = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise errors.Invalid("Invalid JSON body") from None
+    if not isinstance(event, dict) or not isinstance(event.get("type"), str):
+        raise errors.Invalid("Event must be a JSON object with a type")
+    data = event.get("data") if isinstance(event.get("data"), dict) else {}
+    if event["type"] == RECEIVED and not address_of(data.get("from")):
+        raise errors.Invalid("Missing from field")
+    return event["type"], data
+
+
+async def apply_status(conn, kind: str, data: dict) -> dict:
+    status = STATUS_BY_EVENT.get(kind)
+    email_id = data.get("email_id")
+    org_id = org_of(data.get("tags"))
+    if status is None or not isinstance(email_id, str) or org_id is None:
+        return {"updated": False}
+    bounce = data.get("bounce") if isinstance(data.get("bounce"), dict) else {}
+    error = bounce.get("message") if status == "failed" and isinstance(bounce.get("message"), str) else None
+    return {"updated": await messages.advance_status(conn, org_id, email_id, status, error)}
+
+
+async def apply_reply(conn, data: dict) -> dict:
+    """A lead answered: logged within the one organization that takes mail at the recipient address.
+
+    No automatic answer is sent: Resend's email.received carries no body, so there is nothing to reply to.
+    """
+    recipients = [address for address in map(address_of, as_list(data.get("to"))) if address]
+    org_ids = await email_senders.orgs_for_addresses(conn, recipients) if recipients else []
+    if len(org_ids) != 1:
+        reason = "Recipient address is shared by several organizations" if org_ids else "Unknown recipient address"
+        return {"success": False, "error": reason}
+    subject = data.get("subject") if isinstance(data.get("subject"), str) and data["subject"] else "(no subject)"
+    content = data.get("text") if isinstance(data.get("text"), str) else ""
+    email_id = data.get("email_id") if isinstance(data.get("email_id"), str) else None
+    reply = await messages.record_reply(conn, org_ids[0], address_of(data["from"]), subject=subject, content=content,
+                                        provider_id=email_id)
+    if reply is None:
+        return {"success": False, "error": "Lead not found"}
+    return {"success": True, "messageId": reply["id"]}
+
+
+def org_of(tags) -> uuid.UUID | None:
+    """The `org_id` tag, sent as [{name, value}] and echoed by Resend as {name: value} (either is accepted)."""
+    if isinstance(tags, list):
+        tags = {tag.get("name"): tag.get("value") for tag in tags if isinstance(tag, dict)}
+    value = tags.get("org_id") if isinstance(tags, dict) else None
+    try:
+        return uuid.UUID(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+def address_of(value) -> str | None:
+    """`Name <addr>` or `addr`, lower-cased; None when there is no address."""
+    if not isinstance(value, str):
+        return None
+    address = email.utils.parseaddr(value)[1].strip().lower()
+    return address if "@" in address else None
+
+
+def as_list(value) -> list:
+    if isinstance(value, list):
+        return value
+    return [value] if value else []
+
+
+def add_routes(router: web.UrlDispatcher) -> None:
+    router.add_post("/api/webhook/resend", receive_resend_event)

@@ -1,0 +1,138 @@
+"""Twilio webhooks: call status callbacks (how every call ends) and calls coming in to our numbers.
+
+Both are refused unless Twilio signed them (X-Twilio-Signature: HMAC-SHA1 under the platform's auth
+token over our public URL, query included, and the form). The organization comes from that signed
+query, set when the call was placed or the number bought. A callback seen before (Twilio's retry, a
+replay) is acknowledged and changes nothing: one event per Call SID and status.
+"""
+from __future__ import annotations
+
+import logging
+
+import multidict
+from aiohttp import web
+from redis.exceptions import RedisError
+from twilio.request_validator import SIGNATURE_HEADER, RequestValidator
+
+from outreach.http import keys, params
+from outreach.http.numbers import TWILIO_NOT_CONFIGURED
+from outreach.runtime import agent_protocol, errors
+from outreach.storage import calls, db, leads, scripts, voice, webhook_events
+
+log = logging.getLogger(__name__)
+FORM_TYPE = "application/x-www-form-urlencoded"
+# Twilio's CallStatus values that end a call, as our call statuses.
+END_STATUSES = {"completed": "completed", "busy": "busy", "no-answer": "no_answer", "failed": "failed",
+                "canceled": "failed"}
+MACHINE_ANSWERS = ("machine_", "fax")  # AnsweredBy values of answering machine detection
+NOT_AVAILABLE = "Sorry, nobody can take your call right now. Goodbye."
+
+
+async def verified_form(request: web.Request) -> tuple[multidict.MultiDict, object]:
+    """The form of a request Twilio signed, and the organization named in its URL."""
+    token = request.app[keys.SETTINGS].twilio_auth_token
+    if not token:
+        raise errors.NotConfigured(TWILIO_NOT_CONFIGURED)
+    if request.content_type != FORM_TYPE:
+        raise errors.Invalid(f"Expected {FORM_TYPE}")
+    form = multidict.MultiDict((key, value) for key, value in (await request.post()).items()
+                               if isinstance(value, str))
+    signature = request.headers.get(SIGNATURE_HEADER)
+    if not signature or not RequestValidator(token).validate(public_url(request), form, signature):
+        raise errors.Unauthorized("Invalid Twilio signature")
+    org_id = params.parse_uuid(request.query.get("orgId"), "orgId must be a UUID", errors.Invalid)
+    return form, org_id
+
+
+def public_url(request: web.Request) -> str:
+    """The URL Twilio called, as Twilio saw it: behind a proxy the request's own host and scheme differ."""
+    return request.app[keys.SETTINGS].public_url.rstrip("/") + request.path_qs
+
+
+def required(form, name: str) -> str:
+    value = form.get(name)
+    if not value:
+        raise errors.Invalid(f"Missing {name}")
+    return value
+
+
+def end_state(form) -> tuple[str | None, int | None, str | None]:
+    """(our call status or None while the call goes on, duration in seconds, AnsweredBy)."""
+    status = END_STATUSES.get(form.get("CallStatus", ""))
+    answered_by = form.get("AnsweredBy") or None
+    if status == "completed" and answered_by and answered_by.startswith(MACHINE_ANSWERS):
+        status = "voicemail"
+    duration = form.get("CallDuration", "")
+    return status, int(duration) if duration.isdigit() else None, answered_by
+
+
+async def call_status(request: web.Request) -> web.Response:
+    """Intermediate statuses are acknowledged; an end status ends the call once and wakes the waiting line."""
+    form, org_id = await verified_form(request)
+    sid, event = required(form, "CallSid"), required(form, "CallStatus")
+    call_id = request.query.get("callLogId")
+    call_id = params.parse_uuid(call_id, "callLogId must be a UUID", errors.Invalid) if call_id else None
+    status, duration, answered_by = end_state(form)
+    if status is None:  # initiated, ringing, in-progress: the log already says in progress
+        return web.Response(status=204)
+    async with db.transaction(request.app[keys.DB]) as conn:
+        if not await webhook_events.record_event(conn, "twilio", f"{sid}:{event}"):
+            return web.Response(status=204)
+        ended = await calls.end_call(conn, org_id, call_id, sid, status, duration, answered_by)
+        if ended is not None and ended["direction"] == "inbound":  # outbound minutes count with the campaign run
+            await calls.count_minutes(conn, org_id, ended["duration"] or 0)
+    if ended is not None:
+        await ring(request, sid)
+    return web.Response(status=204)
+
+
+async def ring(request: web.Request, sid: str) -> None:
+    """A wake-up lost to a Redis failure only delays the line, which re-reads PostgreSQL on its own: the
+    callback, already applied, is still acknowledged."""
+    try:
+        await calls.ring_call_end(request.app[keys.REDIS], sid)
+    except RedisError:
+        log.warning("call %s ended but its line could not be woken through Redis", sid, exc_info=True)
+
+
+async def incoming_call(request: web.Request) -> web.Response:
+    """A call to one of the org's numbers: logged, and connected to the voice agent with the org's script."""
+    form, org_id = await verified_form(request)
+    sid, to_number = required(form, "CallSid"), required(form, "To")
+    async with db.transaction(request.app[keys.DB]) as conn:
+        opened = await calls.open_inbound_call(conn, org_id, to_number, sid, form.get("From"))
+        if opened is None:
+            return twiml(agent_protocol.hangup_twiml("This number is not in service. Goodbye."))
+        config = await inbound_config(conn, opened, to_number, form.get("From"))
+    agent = request.app.get(keys.VOICE_AGENT)
+    if agent is None:
+        log.warning("incoming call %s not answered: the voice agent is not configured", sid)
+        return twiml(agent_protocol.hangup_twiml(NOT_AVAILABLE))
+    try:
+        await agent.prepare_call(config)
+    except errors.ServiceError as exc:
+        log.warning("incoming call %s not connected to the voice agent: %s", sid, exc.message)
+        return twiml(agent_protocol.hangup_twiml(NOT_AVAILABLE))
+    return twiml(agent_protocol.stream_twiml(agent.stream_url(), agent_protocol.stream_parameters(config)))
+
+
+async def inbound_config(conn, opened: dict, to_number: str, from_number: str | None) -> dict:
+    """The org's latest script and voice settings, and the caller when they are one of the org's leads."""
+    org_id = opened["org_id"]
+    script = next(iter(await scripts.list_scripts(conn, org_id)), None)
+    voice_config = await voice.get_voice_config(conn, org_id)
+    lead = await leads.get_lead(conn, org_id, opened["lead_id"]) if opened["lead_id"] is not None else None
+    call = {"call_log_id": opened["id"], "org_id": org_id, "direction": "inbound", "to": to_number,
+            "from": from_number}
+    return agent_protocol.call_config(call, script=(script or {}).get("content"),
+                                      objection_handlers=(script or {}).get("objection_handlers"),
+                                      voice=voice_config, lead=lead)
+
+
+def twiml(text: str) -> web.Response:
+    return web.Response(text=text, content_type="text/xml")
+
+
+def add_routes(router: web.UrlDispatcher) -> None:
+    router.add_post("/api/webhook/twilio/status", call_status)
+    router.add_post("/api/webhook/twilio/voice", incoming_call)

@@ -1,0 +1,157 @@
+"""Resend: the `EmailSender` port over `POST /emails`, called with aiohttp.
+
+Not the SDK: it is synchronous (requests) and keeps its API key in a module global, which races when
+sends run concurrently. The wire format is the same, including the `Idempotency-Key` header: a send
+retried with its key (after a timeout, or a crash between send and record) returns the first send's
+id and sends nothing (Resend keeps keys for 24 h).
+
+Answers become SendResults. A refused recipient or message is the lead's failure (the campaign tries
+the lead's next channel). Anything about the sender, the account or the service (auth, unverified
+domain, rate limit, quota, 5xx, timeout, unreachable) sets `channel_blocked`: the lead stays pending
+for email and is sent later with the same key.
+"""
+from __future__ import annotations
+
+import asyncio
+import html
+import json
+import time
+
+import aiohttp
+
+from outreach.runtime.ports import OutboundEmail, SendResult
+
+EMAILS_PATH = "/emails"
+USER_AGENT = "outreach-runtime"
+# Sender problems come back as 4xx too; they concern every email of the account, not this lead.
+SENDER_ERRORS = {"invalid_from_address", "invalid_access", "missing_api_key", "invalid_api_key", "restricted_api_key",
+                 "invalid_region", "daily_quota_exceeded", "monthly_quota_exceeded", "rate_limit_exceeded",
+                 "security_error", "not_found", "method_not_allowed"}
+LEAD_STATUSES = (400, 422)
+
+
+class RateLimiter:
+    """Spaces requests at least 1/rate seconds apart in this process (Resend limits each account per second)."""
+
+    def __init__(self, per_second: float, clock=time.monotonic, sleep=asyncio.sleep):
+        if per_second <= 0:
+            raise ValueError("per_second must be positive")
+        self.interval = 1 / per_second
+        self.clock = clock
+        self.sleep = sleep
+        self._next = 0.0
+
+    async def wait(self) -> float:
+        """Take the next free slot; returns the seconds waited. No await before the slot is taken, so
+        concurrent callers get distinct slots without a lock."""
+        now = self.clock()
+        slot = max(now, self._next)
+        self._next = slot + self.interval
+        if slot > now:
+            await self.sleep(slot - now)
+        return slot - now
+
+
+class ResendEmail:
+    """One per API key: a shared aiohttp session (made inside the running loop) and rate limiter."""
+
+    def __init__(self, api_key: str, base_url: str = "https://api.resend.com", *, rate_per_second: float = 10,
+                 timeout: float = 10, session_factory=None):
+        self.url = base_url.rstrip("/") + EMAILS_PATH
+        self.headers = {"Authorization": f"Bearer {api_key}", "User-Agent": USER_AGENT}
+        self.limiter = RateLimiter(rate_per_second)
+        self.timeout = timeout
+        self.session_factory = session_factory or aiohttp.ClientSession
+        self._session: aiohttp.ClientSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def send_email(self, email: OutboundEmail, idempotency_key: str) -> SendResult:
+        await self.limiter.wait()
+        headers = {**self.headers, "Idempotency-Key": idempotency_key}
+        try:
+            async with self._session_now().post(self.url, json=request_body(email), headers=headers,
+                                                timeout=aiohttp.ClientTimeout(total=self.timeout)) as response:
+                status, response_headers, text = response.status, response.headers, await response.text()
+        except TimeoutError:
+            return blocked("timeout", f"Resend did not answer within {self.timeout:g} s")
+        except aiohttp.ClientError as exc:
+            return blocked("unreachable", f"Resend is unreachable: {exc}")
+        return result_of(status, response_headers, text)
+
+    async def close(self) -> None:
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
+        self._session = None
+
+    def _session_now(self) -> aiohttp.ClientSession:
+        """Created on first use inside the running loop, and again if a later call runs in another loop."""
+        loop = asyncio.get_running_loop()
+        if self._session is None or self._session.closed or self._loop is not loop:
+            self._session, self._loop = self.session_factory(), loop
+        return self._session
+
+
+def request_body(email: OutboundEmail) -> dict:
+    body = {"from": email.sender, "to": [email.to], "subject": email.subject, "html": email_html(email.text),
+            "text": email.text}
+    if email.reply_to:
+        body["reply_to"] = email.reply_to
+    if email.tags:
+        body["tags"] = [{"name": name, "value": value} for name, value in email.tags]
+    return body
+
+
+def email_html(text: str) -> str:
+    """Plain text to HTML with everything escaped: a lead's name or an AI draft cannot inject markup."""
+    return "<br />".join(html.escape(line) for line in text.splitlines())
+
+
+def result_of(status: int, headers, text: str) -> SendResult:
+    payload = load_json(text)
+    if 200 <= status < 300:
+        email_id = payload.get("id") if isinstance(payload, dict) else None
+        return SendResult("sent", provider_id=email_id if isinstance(email_id, str) else None)
+    name, message = error_fields(payload, text)
+    if status == 409 and name == "invalid_idempotent_request":
+        # The key was already used for a send with other content (an AI draft written again after a
+        # crash): that first send went out, so this lead has been emailed.
+        return SendResult("sent")
+    described = f"Resend refused the email ({status} {name}): {message}"
+    if status in LEAD_STATUSES and name not in SENDER_ERRORS:
+        outcome = "invalid_recipient" if names_recipient(message) else "rejected"
+        return SendResult(outcome, error=described)
+    outcome = "rate_limited" if status == 429 else "provider_error"
+    return blocked(outcome, described, retry_after_of(headers))
+
+
+def blocked(outcome: str, error: str, retry_after: int | None = None) -> SendResult:
+    return SendResult(outcome, error=error, channel_blocked=True, retry_after=retry_after)
+
+
+def error_fields(payload, text: str) -> tuple[str, str]:
+    """Resend's `{"statusCode", "name", "message"}`; something readable when the body is not that."""
+    if isinstance(payload, dict):
+        name = str(payload.get("name") or "error")
+        message = " ".join(str(payload.get("message") or payload.get("error") or "no details").split())
+        return name, message[:300]
+    return "error", " ".join(text.split())[:200] or "no details"
+
+
+def names_recipient(message: str) -> bool:
+    lowered = message.lower()
+    return "`to`" in lowered or "recipient" in lowered or "to field" in lowered
+
+
+def load_json(text: str):
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+def retry_after_of(headers) -> int | None:
+    value = (headers or {}).get("Retry-After")
+    try:
+        return max(0, int(float(value))) if value is not None else None
+    except ValueError:
+        return None
