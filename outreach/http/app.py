@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import weakref
 
 import asyncpg
 import redis.asyncio as aioredis
@@ -48,6 +49,8 @@ def build_app(settings: Settings, deps: Deps) -> web.Application:
     app[keys.AUTHENTICATOR] = auth.Authenticator(settings, deps.pool)
     app[keys.RUNTIME] = deps.runtime
     app[keys.HUB] = progress.StreamHub(deps.redis)
+    app[keys.SOCKETS] = weakref.WeakSet()
+    app.on_shutdown.append(progress.close_sockets)
     app[keys.STRIPE] = deps.stripe
     app[keys.LIQPAY] = deps.liqpay
     app[keys.EMAIL] = deps.email

@@ -1,6 +1,8 @@
 """Typed application keys: what the app holds for its handlers."""
 from __future__ import annotations
 
+import weakref
+
 import asyncpg
 import redis.asyncio as aioredis
 from aiohttp import web
@@ -15,6 +17,7 @@ REDIS = web.AppKey("redis", aioredis.Redis)
 AUTHENTICATOR = web.AppKey("authenticator", object)
 RUNTIME = web.AppKey("runtime", object)  # actors.remote.RayRuntime, or None where no Ray runs
 HUB = web.AppKey("hub", object)  # http.progress.StreamHub
+SOCKETS = web.AppKey("sockets", weakref.WeakSet)  # open progress feeds, closed on shutdown
 # Provider ports, each None where that provider is not configured (handlers never import providers).
 EMAIL = web.AppKey("email", object)  # runtime.ports.EmailSender: Resend, or the sandbox
 DRAFTER = web.AppKey("drafter", object)  # runtime.providers.openrouter.OpenRouterDrafter

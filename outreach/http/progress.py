@@ -12,7 +12,7 @@ import contextlib
 import logging
 
 import orjson
-from aiohttp import web
+from aiohttp import WSCloseCode, web
 
 from outreach.http import keys, params, wire
 from outreach.http.auth import principal
@@ -87,6 +87,7 @@ async def progress_feed(request: web.Request) -> web.WebSocketResponse:
     snapshot = await build_snapshot(request, campaign_id)
     socket = web.WebSocketResponse(heartbeat=30)
     await socket.prepare(request)
+    request.app[keys.SOCKETS].add(socket)
     hub: StreamHub = request.app[keys.HUB]
     async with hub.watch(str(campaign_id), snapshot["cursor"]) as queue:
         await socket.send_str(wire.dumps(snapshot))
@@ -135,6 +136,12 @@ async def forward_live(socket, queue: asyncio.Queue, sent: str) -> None:
         if cursor_key(entry_id) <= floor:
             continue
         await socket.send_str(wire.dumps({**event, "cursor": entry_id}))
+
+
+async def close_sockets(app: web.Application) -> None:
+    """On shutdown: tell every watcher to reconnect elsewhere (1001 going away); they resume with ?after=."""
+    for socket in list(app[keys.SOCKETS]):
+        await socket.close(code=WSCloseCode.GOING_AWAY, message=b"server shutting down")
 
 
 def add_routes(router: web.UrlDispatcher) -> None:

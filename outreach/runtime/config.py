@@ -18,6 +18,11 @@ FALSE_WORDS = {"0", "false", "no", "off", ""}
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     redis_url: str = DEFAULT_REDIS_URL
+    # Unset DATABASE_URL / REDIS_URL: the CLI may start embedded servers under `home` (see outreach/embedded.py).
+    database_url_given: bool = True
+    redis_url_given: bool = True
+    home: str = ""
+    log_format: str | None = None  # "json" or "text"; unset: JSON for `serve`, text for the other commands
     secret_key: str = ""
     production: bool = False
     sandbox: bool = False
@@ -66,6 +71,10 @@ class Settings:
         settings = cls(
             database_url=reader.text("DATABASE_URL") or DEFAULT_DATABASE_URL,
             redis_url=reader.text("REDIS_URL") or DEFAULT_REDIS_URL,
+            database_url_given=reader.text("DATABASE_URL") is not None,
+            redis_url_given=reader.text("REDIS_URL") is not None,
+            home=reader.text("OUTREACH_HOME") or default_home(env),
+            log_format=reader.choice("OUTREACH_LOG_FORMAT", ("json", "text")),
             secret_key=reader.text("OUTREACH_SECRET_KEY") or "",
             production=reader.flag("OUTREACH_PRODUCTION"),
             sandbox=reader.flag("OUTREACH_SANDBOX"),
@@ -171,6 +180,12 @@ def read_per_plan(reader: "_Reader", prefix: str, read, defaults: dict) -> dict:
             if value is not None or plan in defaults}
 
 
+def default_home(env: Mapping[str, str]) -> str:
+    """The user's data folder: where a generated secret key and embedded servers' data live."""
+    data = env.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return os.path.join(data, "outreach")
+
+
 class _Reader:
     def __init__(self, env: Mapping[str, str]):
         self.env = env
@@ -178,6 +193,12 @@ class _Reader:
     def text(self, name: str) -> str | None:
         value = self.env.get(name, "").strip()
         return value or None
+
+    def choice(self, name: str, allowed: tuple[str, ...]) -> str | None:
+        value = self.text(name)
+        if value is not None and value not in allowed:
+            raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+        return value
 
     def flag(self, name: str) -> bool:
         value = self.env.get(name, "").strip().lower()

@@ -35,7 +35,8 @@ async def init_connection(conn: asyncpg.Connection) -> None:
 def describe(url: str) -> str:
     """Where a database URL points, without its credentials."""
     parts = urllib.parse.urlsplit(url)
-    return f"{parts.hostname or 'localhost'}:{parts.port or 5432}{parts.path}"
+    socket_dir = urllib.parse.parse_qs(parts.query).get("host", [None])[0]
+    return f"{socket_dir or parts.hostname or 'localhost'}:{parts.port or 5432}{parts.path}"
 
 
 async def connect(url: str) -> asyncpg.Connection:
@@ -110,9 +111,9 @@ async def ensure_database(url: str) -> None:
     else:
         await conn.close()
         return
-    base, _, name = url.rpartition("/")
-    name = name.split("?", 1)[0]
-    admin = await connect(f"{base}/postgres")
+    parts = urllib.parse.urlsplit(url)
+    name = parts.path.lstrip("/")
+    admin = await connect(urllib.parse.urlunsplit(parts._replace(path="/postgres")))
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
         log.info("created database %s", name)

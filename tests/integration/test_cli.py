@@ -6,13 +6,14 @@ import os
 import sys
 
 from outreach.storage import api_keys
+from tests.conftest import TEST_REDIS_URL
 
 CAMPAIGNS = "/api/dashboard/campaigns"
 
 
 async def run_cli(*args: str, env: dict) -> tuple[int, str, str]:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "outreach.cli", *args, env={**os.environ, **env},
+        sys.executable, "-m", "outreach.cli", *args, env={**os.environ, "REDIS_URL": TEST_REDIS_URL, **env},
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )
     out, err = await asyncio.wait_for(process.communicate(), timeout=60)

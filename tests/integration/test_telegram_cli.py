@@ -20,6 +20,7 @@ from outreach.storage import db, telegram_accounts
 from tests import factories
 from tests.fakes import telegram as fake
 from tests.integration.test_cli import run_cli
+from tests.conftest import TEST_REDIS_URL
 
 API_ID, API_HASH = 12345, "0123456789abcdef0123456789abcdef"
 ACCOUNTS = "/api/dashboard/telegram/accounts"
@@ -27,7 +28,7 @@ ACCOUNTS = "/api/dashboard/telegram/accounts"
 
 @pytest.fixture
 def cli_env(database_url, tmp_path) -> dict:
-    return {"DATABASE_URL": database_url, "XDG_DATA_HOME": str(tmp_path), "TELEGRAM_API_ID": "",
+    return {"DATABASE_URL": database_url, "REDIS_URL": TEST_REDIS_URL, "XDG_DATA_HOME": str(tmp_path), "TELEGRAM_API_ID": "",
             "TELEGRAM_API_HASH": ""}
 
 
