@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 FIRST_ID = uuid.UUID(int=0)
 PAUSED = "paused"
 PROVIDER_ERROR = "provider_error"  # the provider failed in an unexpected way: a failure for this lead, counted
+REMOTE_CHANNELS = ("telegram", "voice")  # sent by another actor: a failure there leaves the outcome unknown
 VOICE_CALL_STATUS = {"sent": "completed", "no_answer": "no_answer", "busy": "busy", "voicemail": "voicemail"}
 USAGE_CHANNELS = ("email", "telegram")
 
@@ -153,11 +154,22 @@ class CampaignRunner:
     # --- commands -------------------------------------------------------------------------------
 
     def start(self) -> asyncio.Task:
-        """The run in progress, or a new one: concurrent callers attach to the same run."""
+        """The run in progress, or a new one: concurrent callers attach to the same run.
+
+        A run that was paused may still be finishing its in-flight sends: a new run is queued behind it,
+        so a `start` right after a `pause` is never swallowed by the run that is stopping.
+        """
         if self._task is None or self._task.done():
             self._paused = False
             self._task = asyncio.create_task(self._run())
+        elif self._paused:
+            self._task = asyncio.create_task(self._run_after(self._task))
         return self._task
+
+    async def _run_after(self, stopping: asyncio.Task) -> dict:
+        await asyncio.gather(stopping, return_exceptions=True)
+        self._paused = False
+        return await self._run()
 
     async def run(self) -> dict:
         """Run until no pending lead is left (or the campaign stops being active)."""
@@ -180,9 +192,26 @@ class CampaignRunner:
         self._setup(campaign)
         await self.store.reconcile()
         self.counts = await self.store.run_counts()
-        await self.events.publish([{"type": "status", "status": "running"}, self._progress_event()])
-        await self._process_all()
+        await self._publish([{"type": "status", "status": "running"}, self._progress_event()])
+        try:
+            await self._process_all()
+        except Exception as exc:
+            await self._abandon(exc)
+            raise
         return await self._finish()
+
+    async def _abandon(self, exc: Exception) -> None:
+        """The run failed (database gone, ...): in-flight leads go back to pending and the campaign is
+        paused with the reason, so a `start` retries it; nothing stays `active` with no one running it."""
+        log.exception("campaign %s: run failed", self.campaign_id)
+        reason = f"Run failed: {exc}"
+        try:
+            await self.store.reconcile()
+            await self.store.finish_campaign("paused")
+            await self._publish([{"type": "status", "status": "paused", "reason": reason},
+                                 {"type": "done", "status": "paused", "reason": reason, **self._count_fields()}])
+        except Exception:  # the store itself may be what failed; the next run reconciles
+            log.exception("campaign %s: could not record the failed run", self.campaign_id)
 
     def _setup(self, campaign: dict) -> None:
         self.campaign = campaign
@@ -211,10 +240,10 @@ class CampaignRunner:
             in_flight.update(asyncio.create_task(self._process_lead(lead)) for lead in leads)
             while len(in_flight) >= self.options.max_in_flight:
                 done, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
-                raise_failures(done)
+                raise_failures(done, in_flight)
         if in_flight:
             done, _ = await asyncio.wait(in_flight)
-            raise_failures(done)
+            raise_failures(done, in_flight)
         await self.attempts.drain()
         await self.outcomes.drain()
 
@@ -233,8 +262,7 @@ class CampaignRunner:
         done = {"type": "done", "status": status, **self._count_fields()}
         if reason:
             done["reason"] = reason
-        await self.events.publish([{"type": "status", "status": status, **({"reason": reason} if reason else {})},
-                                   done])
+        await self._publish([{"type": "status", "status": status, **({"reason": reason} if reason else {})}, done])
         return {"status": status, "reason": reason, "counts": counts, "results": self.results,
                 "latency_ms": latency_summary(self.latencies)}
 
@@ -242,6 +270,9 @@ class CampaignRunner:
 
     async def _process_lead(self, lead: dict) -> None:
         recorded = lead.get("attempts") or {}
+        reached = next((name for name, a in recorded.items() if a.get("outcome") == "sent"), None)
+        if reached:  # the send was recorded, its lead state was not (a crash between the two writes)
+            return await self._end(lead, "sent", reached, None)
         unknown = next((name for name, a in recorded.items() if a.get("outcome") == "unknown"), None)
         if unknown:
             return await self._end(lead, "unknown", unknown, "Outcome unknown after a restart")
@@ -281,17 +312,19 @@ class CampaignRunner:
             verdict = await self.attempts.submit((lead["id"], channel, key))
             if verdict == PAUSED:
                 return PAUSED
+            if verdict == "done":  # another run holds this attempt without an outcome
+                return SendResult("unknown", error="Attempted by another run; its outcome is unknown")
             if verdict != "go":
-                self._note_refusal(channel, verdict)
+                self.blocked[channel] = verdict
                 return None
-            job = SendJob(self.campaign_id, str(self.campaign["org_id"]), lead, channel, key, subject, text)
+            job = SendJob(self.campaign_id, str(self.campaign["org_id"]), lead, channel, key, subject, text,
+                          still_wanted=self._still_sending)
             result = await self._dispatch(job)
         await self.outcomes.submit(Attempted(lead, channel, result, subject, text))
         return result
 
-    def _note_refusal(self, channel: str, verdict: str) -> None:
-        if verdict != "done":
-            self.blocked[channel] = verdict
+    def _still_sending(self) -> bool:
+        return not self._paused
 
     async def _dispatch(self, job: SendJob) -> SendResult:
         try:
@@ -300,6 +333,8 @@ class CampaignRunner:
             return SendResult("not_sent", error=f"The {job.channel} channel is not configured", channel_blocked=True)
         except Exception as exc:  # a provider failure is this lead's failure on this channel
             log.warning("campaign %s: %s send failed: %r", self.campaign_id, job.channel, exc)
+            if job.channel in REMOTE_CHANNELS:  # the call or message may have gone out before the failure
+                return SendResult("unknown", error=f"{job.channel} send failed midway: {exc}")
             return SendResult(PROVIDER_ERROR, error=f"{job.channel} provider error: {exc}")
 
     async def _compose(self, lead: dict, channel: str):
@@ -344,8 +379,15 @@ class CampaignRunner:
                 batch.add_end(item)
                 ended.append(item)
         await self.store.record_outcomes(batch)
-        await self.events.publish(self._events_for(ended), counts_of(items))
+        await self._publish(self._events_for(ended), counts_of(items))
         return [None] * len(items)
+
+    async def _publish(self, events: list[dict], counts: dict | None = None) -> None:
+        """Best effort: PostgreSQL is the record, the feed a view of it (a watcher's snapshot rebuilds it)."""
+        try:
+            await self.events.publish(events, counts)
+        except Exception:
+            log.warning("campaign %s: could not publish %d event(s)", self.campaign_id, len(events), exc_info=True)
 
     def _events_for(self, ended: list[Ended]) -> list[dict]:
         results = [result_of(item) for item in ended if item.state != "pending"]
@@ -402,7 +444,10 @@ def latency_summary(latencies: list[float]) -> dict:
     return {"p50": round(pick(0.50), 2), "p99": round(pick(0.99), 2)}
 
 
-def raise_failures(done: set[asyncio.Task]) -> None:
+def raise_failures(done: set[asyncio.Task], others: set[asyncio.Task]) -> None:
+    """Re-raise a lead task's failure, cancelling the others so none sends with nobody recording it."""
     for task in done:
         if task.exception() is not None:
+            for other in others:
+                other.cancel()
             raise task.exception()

@@ -15,7 +15,7 @@ class EmailDispatcher:
     async def dispatch(self, job: SendJob) -> SendResult:
         email = OutboundEmail(sender=self.from_address, to=job.lead["email"], reply_to=self.reply_to,
                               subject=job.subject or "", text=job.text or "", tags=(("org_id", job.org_id),))
-        return await self.sender.send_email(email, job.idempotency_key)
+        return await self.sender.send_email(email, job.idempotency_key, still_wanted=job.still_wanted)
 
 
 class TelegramDispatcher:

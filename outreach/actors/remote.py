@@ -185,9 +185,12 @@ class VoiceLineActor(ActorBase):
             return await self.line.call(call)
 
 
-def actor_options(name: str, concurrency: int) -> dict:
+def actor_options(name: str, concurrency: int, retry_calls: bool = True) -> dict:
+    """`retry_calls`: a call in flight when the actor dies is run again on its new process. Only for
+    methods that are safe to repeat (a campaign run resumes; a voice call finds its call log)."""
     return {"name": name, "namespace": NAMESPACE, "get_if_exists": True, "lifetime": "detached",
-            "max_restarts": -1, "max_task_retries": -1, "max_concurrency": concurrency, "num_cpus": ACTOR_CPU}
+            "max_restarts": -1, "max_task_retries": -1 if retry_calls else 0, "max_concurrency": concurrency,
+            "num_cpus": ACTOR_CPU}
 
 
 CampaignRemote = ray.remote(CampaignActor)
@@ -201,7 +204,9 @@ def campaign_actor(campaign_id, settings: Settings, options: RunnerOptions | Non
 
 
 def telegram_actor(account_id, settings: Settings):
-    return TelegramRemote.options(**actor_options(f"telegram:{account_id}", 64)).remote(str(account_id), settings)
+    # A Telegram send cannot be made idempotent at Telegram: never run it twice after a crash.
+    return TelegramRemote.options(**actor_options(f"telegram:{account_id}", 64, retry_calls=False)).remote(
+        str(account_id), settings)
 
 
 def voice_actor(number_id, settings: Settings, max_concurrent_calls: int = 1):
@@ -232,8 +237,11 @@ class AccountTelegramDispatcher:
             account_ids = await telegram_accounts.accounts_by_load(conn, self.org_id)
         reasons = []
         for account_id in account_ids:
-            result = await telegram_actor(account_id, self.settings).send.remote(
-                job.campaign_id, job.lead["telegram_username"], job.text or "")
+            handle = await asyncio.to_thread(telegram_actor, account_id, self.settings)  # a GCS lookup: off the loop
+            try:
+                result = await handle.send.remote(job.campaign_id, job.lead["telegram_username"], job.text or "")
+            except ray.exceptions.RayActorError as exc:  # died mid-call: the message may have gone out
+                return SendResult("unknown", error=f"Telegram account actor died during the send: {exc}")
             if result.outcome != ACCOUNT_UNAVAILABLE:
                 return result
             reasons.append(result.error)
@@ -258,7 +266,7 @@ class LineVoiceDispatcher:
             return SendResult("not_sent", error="No active phone number to call from", channel_blocked=True)
         line = lines[self._next % len(lines)]
         self._next += 1
-        handle = voice_actor(line["id"], self.settings, line["max_concurrent_calls"])
+        handle = await asyncio.to_thread(voice_actor, line["id"], self.settings, line["max_concurrent_calls"])
         return await handle.call.remote(call_request(job, line["number"], self.campaign))
 
 
@@ -299,7 +307,7 @@ class UnconfiguredEmail:
     def __init__(self, reason: str):
         self.reason = reason
 
-    async def send_email(self, email, idempotency_key: str) -> SendResult:
+    async def send_email(self, email, idempotency_key: str, still_wanted=None) -> SendResult:
         return SendResult("not_sent", error=self.reason, channel_blocked=True)
 
 
@@ -402,6 +410,10 @@ class RayRuntime:
 
     def run(self, campaign_id):
         return campaign_actor(campaign_id, self.settings, self.options).run.remote()
+
+    async def submit(self, campaign_id):
+        """`run` without blocking the event loop on the actor lookup; returns the run's ObjectRef."""
+        return await asyncio.to_thread(self.run, campaign_id)
 
     async def pause(self, campaign_id) -> None:
         handle = await asyncio.to_thread(existing_campaign_actor, campaign_id)

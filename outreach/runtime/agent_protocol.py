@@ -33,8 +33,8 @@ def signed_headers(secret: str, timestamp: int, body: bytes) -> dict[str, str]:
 def is_signed(secret: str, timestamp: str | None, signature: str | None, body: bytes, now: float,
               tolerance: int = TOLERANCE_SECONDS) -> bool:
     """A signature over this body and timestamp, with the timestamp within `tolerance` of `now`."""
-    if not timestamp or not signature or not timestamp.isdigit():
-        return False
+    if not timestamp or not signature or not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
+        return False  # isdigit alone takes "²" and 5,000-digit numbers, which int() refuses
     if abs(now - int(timestamp)) > tolerance:
         return False
     return hmac.compare_digest(sign(secret, timestamp, body), signature)

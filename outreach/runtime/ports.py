@@ -49,7 +49,8 @@ class SendResult:
 
 
 class EmailSender(Protocol):
-    async def send_email(self, email: OutboundEmail, idempotency_key: str) -> SendResult: ...
+    async def send_email(self, email: OutboundEmail, idempotency_key: str, still_wanted=None) -> SendResult:
+        """`still_wanted()` false after waiting for a turn: nothing is sent (channel_blocked)."""
 
 
 class TelegramSender(Protocol):
@@ -80,6 +81,7 @@ class SendJob:
     idempotency_key: str
     subject: str | None
     text: str | None
+    still_wanted: object = None  # () -> bool, checked right before the provider call (after any rate-limit wait)
 
 
 class RunStore(Protocol):

@@ -38,10 +38,11 @@ async def update_lead(conn: asyncpg.Connection, org_id, lead_id, fields: dict) -
 
 
 async def delete_lead(conn: asyncpg.Connection, org_id, lead_id) -> None:
-    in_flight = await conn.fetchval(
-        "SELECT 1 FROM campaign_leads WHERE lead_id = $1 AND org_id = $2 AND state = 'in_progress'", lead_id, org_id
+    """Call inside a transaction: the lock makes a concurrent claim wait, or this wait for the claim."""
+    states = await conn.fetch(
+        "SELECT state FROM campaign_leads WHERE lead_id = $1 AND org_id = $2 FOR UPDATE", lead_id, org_id
     )
-    if in_flight:
+    if any(row["state"] == "in_progress" for row in states):
         raise errors.Conflict("Lead is being contacted right now. Try again when the attempt has finished.")
     await sql.delete_owned(conn, "leads", lead_id, org_id)
 

@@ -98,6 +98,7 @@ async def start_attempts(conn: asyncpg.Connection, campaign_id, org_id, plan: st
         """INSERT INTO attempts (campaign_id, lead_id, org_id, channel, idempotency_key)
            SELECT $1, u.lead_id, $2, u.channel::message_channel, u.key
            FROM unnest($3::uuid[], $4::text[], $5::text[]) AS u(lead_id, channel, key)
+           JOIN leads l ON l.id = u.lead_id  -- a lead deleted meanwhile is not attempted
            ON CONFLICT ON CONSTRAINT attempts_once DO UPDATE SET started_at = now()
                WHERE attempts.outcome IS NULL AND attempts.channel = 'email'
            RETURNING lead_id, channel::text, (xmax = 0) AS inserted""",
@@ -109,6 +110,8 @@ async def start_attempts(conn: asyncpg.Connection, campaign_id, org_id, plan: st
         verdicts[(row["lead_id"], row["channel"])] = "go"
         if row["inserted"]:
             fresh.setdefault(row["channel"], []).append(row["lead_id"])
+    if fresh:  # the plan as it is now: an upgrade or a downgrade applies from the next batch of a long run
+        plan = await conn.fetchval("SELECT plan::text FROM organizations WHERE id = $1", org_id) or plan
     for channel, lead_ids in fresh.items():
         refused, message = await reserve_usage(conn, org_id, plan, channel, lead_ids, plan_limits)
         if refused:
@@ -175,6 +178,7 @@ WITH finished AS (
            u.metadata, u.provider_id
     FROM unnest($13::uuid[], $14::text[], $15::text[], $16::text[], $17::jsonb[], $18::text[])
          AS u(lead_id, channel, status, content, metadata, provider_id)
+    WHERE EXISTS (SELECT 1 FROM leads WHERE id = u.lead_id)  -- a lead deleted meanwhile has no history to keep
     RETURNING id
 ), called AS (
     INSERT INTO call_logs (org_id, lead_id, campaign_id, direction, status, to_number, duration, provider_call_id,
@@ -182,6 +186,7 @@ WITH finished AS (
     SELECT $12, u.lead_id, $1, 'outbound', u.status::call_status, u.to_number, u.duration, u.provider_id, now()
     FROM unnest($19::uuid[], $20::text[], $21::text[], $22::int[], $23::text[])
          AS u(lead_id, status, to_number, duration, provider_id)
+    WHERE EXISTS (SELECT 1 FROM leads WHERE id = u.lead_id)
     ON CONFLICT (provider_call_id) DO NOTHING
     RETURNING id
 ), usage_change AS (

@@ -53,6 +53,10 @@ async def assert_each_lead_once(pool, campaign_id, total: int):
         "SELECT count(*) FROM (SELECT lead_id, count(*) FROM messages WHERE campaign_id = $1 AND status = 'sent' "
         "GROUP BY lead_id HAVING count(*) > 1) d", campaign_id)
     assert duplicates == 0
+    misfiled = await pool.fetchval(
+        "SELECT count(*) FROM attempts a JOIN campaign_leads cl USING (campaign_id, lead_id) "
+        "WHERE a.campaign_id = $1 AND a.outcome = 'sent' AND cl.state <> 'sent'", campaign_id)
+    assert misfiled == 0  # a lead that was reached ends `sent`, even when a crash split the two writes
 
 
 async def test_execute_waits_and_answers_the_contract_shape(ray_api, pool):

@@ -130,8 +130,9 @@ async def test_a_slow_answer_times_out_and_the_retry_with_its_key_sends_once(fak
     try:
         fake.hold()
         result = await sender.send_email(EMAIL, "k-slow")
-        assert (result.outcome, result.channel_blocked) == ("timeout", True)
-        assert result.error == "Resend did not answer within 0.3 s"
+        # Resend may have accepted it: the campaign ends the lead `unknown` rather than trying again
+        assert (result.outcome, result.channel_blocked) == ("unknown", False)
+        assert "may have been sent" in result.error
         fake.release()  # Resend finishes the send the client gave up on
         await wait_for(lambda: len(fake.sent) == 1)
         retried = await sender.send_email(EMAIL, "k-slow")

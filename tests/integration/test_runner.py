@@ -181,3 +181,72 @@ async def test_an_unknown_outcome_ends_the_lead_without_trying_other_channels(ap
     assert summary["counts"]["unknown"] == 1 and summary["status"] == "completed"
     assert [row["channel"] for row in await pool.fetch("SELECT channel::text FROM attempts")] == ["telegram"]
     assert await pool.fetchval("SELECT telegram FROM usage WHERE org_id = $1", api.org_id) == 1  # it may have been sent
+
+
+async def test_a_send_recorded_before_a_crash_ends_its_lead_sent_without_another_channel(api, pool, redis):
+    leads = [{"firstName": "C", "email": "c@example.com", "telegramUsername": "c_tg"}]
+    campaign_id, (lead_id,) = await campaign_with_leads(api, pool, 0, channels=("email", "telegram"), leads=leads)
+    # The crash window: the email's outcome was written, the lead's terminal state was not.
+    await pool.execute("INSERT INTO attempts (campaign_id, lead_id, org_id, channel, idempotency_key, outcome) "
+                       "VALUES ($1, $2, $3, 'email', 'k', 'sent')", campaign_id, lead_id, api.org_id)
+    await pool.execute("UPDATE campaign_leads SET state = 'in_progress' WHERE lead_id = $1", lead_id)
+    summary = await make_runner(pool, redis, campaign_id).run()
+    assert summary["results"][0]["status"] == "sent" and summary["results"][0]["channel"] == "email"
+    assert await pool.fetchval("SELECT count(*) FROM attempts") == 1  # Telegram was never tried
+
+
+async def test_start_right_after_pause_runs_again_once_the_paused_run_has_drained(api, pool, redis):
+    campaign_id, _ = await campaign_with_leads(api, pool, 40)
+    runner = make_runner(pool, redis, campaign_id, latency=0.05, batch_size=5, max_in_flight=5,
+                         concurrency={"email": 5})
+    first = runner.start()
+    async with asyncio.timeout(30):
+        while await pool.fetchval("SELECT count(*) FROM attempts WHERE outcome IS NOT NULL") < 5:
+            await asyncio.sleep(0.01)
+    await pool.execute("UPDATE campaigns SET status = 'paused' WHERE id = $1", campaign_id)
+    await runner.pause()
+    await pool.execute("UPDATE campaigns SET status = 'active' WHERE id = $1", campaign_id)
+    summary = await asyncio.wait_for(runner.run(), 60)  # while the paused run may still be draining
+    await first
+    assert summary["status"] == "completed" and summary["counts"]["processed"] == 40
+
+
+async def test_a_paused_campaign_sends_no_email_that_was_waiting_for_its_rate_limit_turn(api, pool, redis):
+    from outreach.actors.dispatchers import EmailDispatcher
+    from outreach.runtime.providers.resend import ResendEmail
+    from tests.fakes.resend import FakeResend
+
+    fake = await FakeResend().start()
+    sender = ResendEmail(fake.api_key, fake.url(), rate_per_second=20)
+    try:
+        campaign_id, _ = await campaign_with_leads(api, pool, 60)
+        runner = make_runner(pool, redis, campaign_id)
+        runner.dispatchers["email"] = EmailDispatcher(sender, "Sales <s@example.com>")
+        task = runner.start()
+        async with asyncio.timeout(30):
+            while len(fake.sent) < 5:
+                await asyncio.sleep(0.01)
+        await pool.execute("UPDATE campaigns SET status = 'paused' WHERE id = $1", campaign_id)
+        await runner.pause()
+        sent_at_pause = len(fake.sent)
+        summary = await asyncio.wait_for(task, 30)
+    finally:
+        await sender.close()
+        await fake.stop()
+    assert len(fake.sent) - sent_at_pause <= 1  # at most the one request already on the wire
+    assert summary["status"] == "paused"
+    assert await pool.fetchval("SELECT count(*) FROM attempts WHERE outcome IS NULL") == 0
+    pending = await pool.fetchval("SELECT count(*) FROM campaign_leads WHERE state = 'pending'")
+    assert pending == 60 - len(fake.sent)
+
+
+async def test_a_feed_outage_does_not_stop_the_run(api, pool, redis):
+    class BrokenFeed:
+        async def publish(self, events, counts=None):
+            raise ConnectionError("Redis is down")
+
+    campaign_id, _ = await campaign_with_leads(api, pool, 10)
+    runner = make_runner(pool, redis, campaign_id)
+    runner.events = BrokenFeed()
+    summary = await runner.run()
+    assert summary["status"] == "completed" and summary["counts"]["processed"] == 10

@@ -202,3 +202,10 @@ async def test_the_line_gets_a_caller_that_names_what_is_missing():
                                               voice_agent_secret="s", voice_max_call_seconds=300), "number-1")
     assert isinstance(configured, AgentCaller)
     assert (configured.time_limit, configured.wait_seconds) == (300, 30 + 300 + 120)
+
+
+def test_signature_check_refuses_odd_timestamps_without_raising():
+    from outreach.runtime import agent_protocol
+
+    for timestamp in ("²", "9" * 5000, "-1", "1e9", ""):
+        assert agent_protocol.is_signed("secret", timestamp, "sig", b"{}", now=0) is False

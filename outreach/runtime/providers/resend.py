@@ -65,17 +65,20 @@ class ResendEmail:
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    async def send_email(self, email: OutboundEmail, idempotency_key: str) -> SendResult:
+    async def send_email(self, email: OutboundEmail, idempotency_key: str, still_wanted=None) -> SendResult:
         await self.limiter.wait()
+        if still_wanted is not None and not still_wanted():  # paused while waiting for a turn
+            return blocked("not_sent", "The campaign was paused before this email was sent")
         headers = {**self.headers, "Idempotency-Key": idempotency_key}
         try:
             async with self._session_now().post(self.url, json=request_body(email), headers=headers,
                                                 timeout=aiohttp.ClientTimeout(total=self.timeout)) as response:
                 status, response_headers, text = response.status, response.headers, await response.text()
-        except TimeoutError:
-            return blocked("timeout", f"Resend did not answer within {self.timeout:g} s")
-        except aiohttp.ClientError as exc:
+        except aiohttp.ClientConnectorError as exc:  # no connection was made: nothing can have been sent
             return blocked("unreachable", f"Resend is unreachable: {exc}")
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            # The request may have been accepted before the answer was lost: never send it again.
+            return SendResult("unknown", error=f"Resend did not answer ({type(exc).__name__}); the email may have been sent")
         return result_of(status, response_headers, text)
 
     async def close(self) -> None:

@@ -49,7 +49,7 @@ class SandboxEmail:
     def __init__(self, outcomes: SandboxOutcomes):
         self.outcomes = outcomes
 
-    async def send_email(self, email: OutboundEmail, idempotency_key: str) -> SendResult:
+    async def send_email(self, email: OutboundEmail, idempotency_key: str, still_wanted=None) -> SendResult:
         return await self.outcomes.result_for(idempotency_key)
 
 
