@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import urllib.parse
 
@@ -31,6 +32,7 @@ class VoiceLine:
 # --- the real caller: Twilio dials, the voice agent talks, the status callback ends the call ---------------
 
 END_ERRORS = {"no_answer": "No answer", "busy": "Busy", "voicemail": "Voicemail", "failed": "Call failed"}
+log = logging.getLogger(__name__)
 RECHECK_SECONDS = 30.0  # a lost wake-up (Redis restarted) delays the end by this much at most: PostgreSQL decides
 
 
@@ -119,7 +121,11 @@ class AgentCaller:
             if state is None or remaining <= 0:
                 return SendResult("unknown", provider_id=sid,
                                   error=f"No final call status from Twilio within {self.wait_seconds:g} s")
-            await self.calls.wait_for_end(sid, min(remaining, RECHECK_SECONDS))
+            try:
+                await self.calls.wait_for_end(sid, min(remaining, RECHECK_SECONDS))
+            except Exception:  # the wake-up (Redis) is a shortcut; PostgreSQL decides: re-read it later
+                log.warning("call %s: waiting for its end failed; re-checking the database", sid, exc_info=True)
+                await asyncio.sleep(min(remaining, RECHECK_SECONDS))
 
 
 def ended_result(state: dict) -> SendResult:

@@ -150,6 +150,19 @@ async def test_a_lost_wake_up_is_caught_by_rereading_the_call(monkeypatch):
     assert (await caller(calls, twilio).place_call(request())).outcome == "busy"
 
 
+async def test_a_redis_outage_while_waiting_falls_back_to_rereading_the_call(monkeypatch):
+    monkeypatch.setattr(voice_line, "RECHECK_SECONDS", 0.01)
+    calls = MemoryCalls()
+
+    async def broken_wait(sid, timeout):
+        raise ConnectionError("Connection closed by server")
+
+    calls.wait_for_end = broken_wait
+    twilio = Twilio(on_dial=lambda: calls.end("completed", 61, ring=False))
+    result = await caller(calls, twilio).place_call(request())
+    assert (result.outcome, result.duration_seconds) == ("sent", 61)
+
+
 async def test_agent_unavailable_blocks_the_channel_and_dials_nothing():
     calls, twilio = MemoryCalls(), Twilio()
     agent = Agent(errors.ProviderError("Voice agent answered 503", status=503))
