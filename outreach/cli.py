@@ -36,6 +36,11 @@ def build_parser() -> argparse.ArgumentParser:
     watch.add_argument("--url", default="http://127.0.0.1:8080", help="the API's base URL")
     watch.add_argument("--token", default=os.environ.get("OUTREACH_API_KEY"),
                        help="an API key or session token (default OUTREACH_API_KEY)")
+    leads = commands.add_parser("leads", help="bulk work on leads")
+    lead_commands = leads.add_subparsers(dest="leads_command", required=True)
+    import_file = lead_commands.add_parser("import", help="import a CSV of leads into an organization, with a progress bar")
+    import_file.add_argument("file", help="CSV with a header row (firstName, lastName, email, phone, telegram, ...)")
+    import_file.add_argument("--org", required=True, help="self-hosted organization name (created if absent)")
     add_telegram_commands(commands)
     return parser
 
@@ -96,6 +101,10 @@ async def run(args, settings) -> int:
         final = await terminal.watch(url, args.token, sys.stdout)
         for line in terminal.summary_lines(final, 0.0)[:-1]:
             print(line)
+    elif args.command == "leads":
+        result = await service.import_leads_file(settings, args.file, args.org, sys.stdout)
+        print(f"imported {result['imported']:,} of {result['total']:,} rows; skipped {result['skipped']:,} "
+              f"({result['duplicates']:,} duplicates, {len(result['errors']):,} without contact)")
     elif args.command == "migrate":
         applied = await service.prepare_database(settings)
         print(f"applied {len(applied)} migration(s)" + (": " + ", ".join(applied) if applied else ""))

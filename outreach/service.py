@@ -3,26 +3,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 import dataclasses
 import logging
 import os
 import pathlib
 import secrets
 import signal
+import time
 from collections.abc import AsyncIterator
 
 import aiohttp
 from aiohttp import web
 
-from outreach.http.app import Deps, build_app
-from outreach.runtime.config import Settings
-from outreach.runtime.providers import liqpay, openrouter, resend, sandbox, stripe as stripe_provider
 from outreach import terminal
 from outreach.actors import remote
-from outreach.runtime import crypto, errors
-from outreach.runtime.providers import telegram
-from outreach.storage import api_keys, db, migrate, orgs, runs, telegram_accounts
+from outreach.http.app import Deps, build_app
+from outreach.runtime import crypto, errors, lead_csv
+from outreach.runtime.config import Settings
+from outreach.runtime.providers import liqpay, openrouter, resend, sandbox, telegram
+from outreach.runtime.providers import stripe as stripe_provider
+from outreach.storage import api_keys, db, leads, migrate, orgs, runs, telegram_accounts
 from outreach.storage.redis_store import redis_ctx
 
 log = logging.getLogger(__name__)
@@ -231,6 +231,23 @@ def demo_leads_csv(count: int) -> bytes:
         phone = f"+1555{index:07d}" if index % 2 else ""
         rows.append(f"Lead{index},Demo,{email},{telegram},{phone},Company {index % 50}")
     return ("\n".join(rows) + "\n").encode()
+
+
+async def import_leads_file(settings: Settings, path: str, org_name: str, out) -> dict:
+    """`outreach leads import`: the same parsing, dedupe and all-or-nothing COPY as the HTTP import."""
+    data = pathlib.Path(path).read_bytes()
+    parsed = lead_csv.parse_leads_csv(data)
+    out.write(terminal.bar(0, len(parsed.rows), "rows copied"))
+    await prepare_database(settings)
+    async with db.pool_ctx(settings.database_url, min_size=1, max_size=1) as pool:
+        async with db.transaction(pool) as conn:
+            org_id = await orgs.local_org(conn, org_name)
+            imported = await leads.import_leads(
+                conn, org_id, parsed.rows,
+                on_progress=lambda copied: out.write(terminal.bar(copied, len(parsed.rows), "rows copied")))
+    out.write("\n")
+    return {"imported": imported, "total": parsed.total, "skipped": parsed.total - imported,
+            "duplicates": parsed.duplicates + len(parsed.rows) - imported, "errors": parsed.errors}
 
 
 async def create_api_key(settings: Settings, org_name: str, key_name: str) -> tuple[dict, str]:

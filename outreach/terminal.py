@@ -10,6 +10,13 @@ import websockets
 BAR_WIDTH = 30
 
 
+def bar(done: int, total: int, label: str = "") -> str:
+    """`\r[#####.....] done/total label`: one line a terminal redraws in place."""
+    total = max(total, 1)
+    filled = int(BAR_WIDTH * min(done, total) / total)
+    return f"\r[{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {done:,}/{total:,} {label}"
+
+
 def progress_line(event: dict, started: float) -> str:
     total = max(event.get("total", 0), 1)
     processed = event.get("processed", 0)

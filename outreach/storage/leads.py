@@ -62,11 +62,15 @@ ORDER BY r.row_number
 """
 
 
-async def import_leads(conn: asyncpg.Connection, org_id, rows: list[dict]) -> int:
+IMPORT_CHUNK = 10_000
+
+
+async def import_leads(conn: asyncpg.Connection, org_id, rows: list[dict], on_progress=None) -> int:
     """Insert rows that do not match an existing lead of the org; return how many were inserted.
 
-    Call inside a transaction. Rows go through COPY into a staging table, then one INSERT ... SELECT
-    skips those whose email (any case), phone or Telegram username the org already has.
+    Call inside a transaction. Rows go through COPY into a staging table (in chunks, calling
+    `on_progress(rows_copied)` after each), then one INSERT ... SELECT skips those whose email (any
+    case), phone or Telegram username the org already has.
     """
     await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1::text))", str(org_id))
     await conn.execute(
@@ -74,8 +78,12 @@ async def import_leads(conn: asyncpg.Connection, org_id, rows: list[dict]) -> in
         + ", ".join(f"{field} text" for field in LEAD_TEXT_FIELDS)
         + ") ON COMMIT DROP"
     )
-    records = [(row["row_number"], *(row.get(field) for field in LEAD_TEXT_FIELDS)) for row in rows]
-    await conn.copy_records_to_table("lead_import", records=records)
+    for start in range(0, len(rows), IMPORT_CHUNK):
+        chunk = rows[start:start + IMPORT_CHUNK]
+        records = [(row["row_number"], *(row.get(field) for field in LEAD_TEXT_FIELDS)) for row in chunk]
+        await conn.copy_records_to_table("lead_import", records=records)
+        if on_progress is not None:
+            on_progress(start + len(chunk))
     status = await conn.execute(IMPORT_INSERT, org_id)
     if len(rows) >= 10_000:
         await conn.execute("ANALYZE leads")  # plans cached on an emptier table would scan it whole

@@ -50,3 +50,23 @@ async def test_unreachable_database_is_one_clear_line(tmp_path):
     code, _, err = await run_cli("migrate", env=env)
     assert code == 1
     assert err.strip().splitlines()[-1].startswith("outreach: Cannot connect to PostgreSQL at 127.0.0.1:1/outreach")
+
+
+async def test_leads_import_shows_progress_and_a_summary(database_url, pool, tmp_path):
+    path = tmp_path / "leads.csv"
+    path.write_text("firstName,email\nA,a@example.com\nB,b@example.com\nB again,B@example.com\n,\nC,\n")
+    env = {"DATABASE_URL": database_url, "XDG_DATA_HOME": str(tmp_path)}
+    code, out, err = await run_cli("leads", "import", str(path), "--org", "Importers", env=env)
+    assert code == 0, err
+    assert "3/3 rows copied" in out and "imported 3 of 4 rows; skipped 1 (1 duplicates, 0 without contact)" in out
+    org = await pool.fetchval("SELECT id FROM organizations WHERE name = 'Importers'")
+    assert await pool.fetchval("SELECT count(*) FROM leads WHERE org_id = $1", org) == 3
+
+
+async def test_leads_import_errors_are_one_line(database_url, tmp_path):
+    env = {"DATABASE_URL": database_url, "XDG_DATA_HOME": str(tmp_path)}
+    bad = tmp_path / "bad.csv"
+    bad.write_text("foo,bar\n1,2\n")
+    for path in (bad, tmp_path / "missing.csv"):
+        code, _, err = await run_cli("leads", "import", str(path), "--org", "X", env=env)
+        assert code == 1 and err.strip().splitlines()[-1].startswith("outreach: "), err
