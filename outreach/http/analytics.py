@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from outreach.http import keys, wire
+from outreach.http import keys, params, schema, wire
 from outreach.http.auth import principal
 from outreach.storage import analytics, db
 
@@ -96,6 +96,9 @@ def analytics_body(parts: dict) -> dict:
     }
 
 
+@params.answers(200, schema.reply("Analytics", {key: schema.Object() for key in (
+    "voice", "telegram", "email", "leadStatuses")} | {key: schema.Array(schema.Object()) for key in (
+    "activityChart", "topCampaigns", "recentActivity")}))
 async def get_analytics(request: web.Request) -> web.Response:
     async with db.connection(request.app[keys.DB]) as conn:
         parts = await analytics.read_analytics(conn, principal(request).org_id)

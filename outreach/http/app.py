@@ -10,16 +10,16 @@ from aiohttp import web
 
 from outreach.http import (
     analytics, api_keys, auth, billing, calls, campaigns, channels, demo, email, execution, keys, leads, numbers,
-    liqpay_webhook, live, observability, onboarding, ops, progress, resend_webhook, scripts, stripe_webhook, telegram,
-    twilio_webhook, voice, voice_agent_webhook,
+    liqpay_webhook, live, observability, onboarding, openapi, ops, progress, resend_webhook, scripts, stripe_webhook,
+    telegram, twilio_webhook, voice, voice_agent_webhook,
 )
 from outreach.http.errors import error_middleware
 from outreach.http.observability import METRICS, HttpMetrics, observe_middleware
 from outreach.runtime.config import Settings
 
 RESOURCE_MODULES = (
-    ops, observability, live, demo, campaigns, execution, progress, leads, api_keys, channels, onboarding, scripts,
-    voice, calls, email, numbers, telegram, billing, stripe_webhook, liqpay_webhook, resend_webhook, analytics,
+    ops, observability, openapi, live, demo, campaigns, execution, progress, leads, api_keys, channels, onboarding,
+    scripts, voice, calls, email, numbers, telegram, billing, stripe_webhook, liqpay_webhook, resend_webhook, analytics,
     twilio_webhook, voice_agent_webhook,
 )
 
@@ -57,6 +57,7 @@ def build_app(settings: Settings, deps: Deps) -> web.Application:
     app[keys.DRAFTER] = deps.drafter
     app[keys.TWILIO] = deps.twilio
     app[keys.VOICE_AGENT] = deps.voice_agent
+    app.on_startup.append(openapi.publish)
     app.on_cleanup.append(close_resources)
     setup_routes(app)
     return app

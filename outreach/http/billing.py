@@ -10,7 +10,7 @@ import datetime
 
 from aiohttp import web
 
-from outreach.http import keys, params, wire
+from outreach.http import keys, params, schema, wire
 from outreach.http.auth import principal
 from outreach.runtime import errors, policy
 from outreach.storage import billing, db, usage
@@ -18,6 +18,12 @@ from outreach.storage import billing, db, usage
 STRIPE_NOT_CONFIGURED = "Stripe is not configured. Set STRIPE_SECRET_KEY."
 LIQPAY_NOT_CONFIGURED = "LiqPay is not configured. Set LIQPAY_PUBLIC_KEY and LIQPAY_PRIVATE_KEY."
 BILLING_PAGE = "/dashboard/billing"
+PLAN_CHOICE = schema.Model("PlanChoice", [
+    schema.Field("planId", schema.Text(enum=policy.PAID_PLANS), required=True, empty=schema.never,
+                 message=policy.INVALID_PLAN),
+])
+URL = schema.reply("RedirectUrl", {"url": schema.Text(format="uri")})
+LIMITS = schema.reply("PlanLimits", {key: schema.Integer() for key in ("minutes", "telegram", "emails")})
 
 
 def stripe_port(request: web.Request):
@@ -28,6 +34,9 @@ def liqpay_port(request: web.Request):
     return keys.required(request, keys.LIQPAY, LIQPAY_NOT_CONFIGURED)
 
 
+@params.answers(200, schema.reply("Usage", {
+    "minutes": schema.Integer(), "telegramMessages": schema.Integer(), "emails": schema.Integer(),
+    "plan": schema.Text(), "limits": schema.Object(LIMITS)}))
 async def get_usage(request: web.Request) -> web.Response:
     async with db.connection(request.app[keys.DB]) as conn:
         row = await usage.current_usage(conn, principal(request).org_id)
@@ -41,6 +50,7 @@ async def get_usage(request: web.Request) -> web.Response:
     })
 
 
+@params.answers(200, schema.reply("PaymentMethods", {"stripe": schema.Boolean(), "liqpay": schema.Boolean()}))
 async def get_payment_methods(request: web.Request) -> web.Response:
     """What can take a payment now: Stripe needs its key and at least one plan's price."""
     settings = request.app[keys.SETTINGS]
@@ -50,10 +60,12 @@ async def get_payment_methods(request: web.Request) -> web.Response:
     })
 
 
+@params.accepts(body=PLAN_CHOICE)
+@params.answers(200, URL)
 async def create_checkout(request: web.Request) -> web.Response:
     port = stripe_port(request)
     settings = request.app[keys.SETTINGS]
-    plan = policy.parse_paid_plan((await params.read_json(request)).get("planId"))
+    plan = (await params.body(request))["plan_id"]
     price = settings.stripe_prices.get(plan)
     if not price:
         raise errors.NotConfigured(f"Stripe has no price for the {plan} plan. Set STRIPE_PRICE_{plan.upper()}.")
@@ -97,6 +109,7 @@ async def ensure_customer(request: web.Request, port, state: dict) -> str:
         return await billing.save_customer(conn, state["id"], customer)
 
 
+@params.answers(200, URL)
 async def create_portal(request: web.Request) -> web.Response:
     port = stripe_port(request)
     state = await load_state(request, principal(request).org_id)
@@ -107,10 +120,13 @@ async def create_portal(request: web.Request) -> web.Response:
     return wire.json_response({"url": url})
 
 
+@params.accepts(body=PLAN_CHOICE)
+@params.answers(200, schema.reply("LiqPayCheckout", {"data": schema.Text(), "signature": schema.Text(),
+                                                     "orderId": schema.Text()}))
 async def create_liqpay_checkout(request: web.Request) -> web.Response:
     port = liqpay_port(request)
     settings = request.app[keys.SETTINGS]
-    plan = policy.parse_paid_plan((await params.read_json(request)).get("planId"))
+    plan = (await params.body(request))["plan_id"]
     now = datetime.datetime.now(datetime.timezone.utc)
     order_id = port.order_id(principal(request).org_id, plan, now)
     # No ?success=true: coming back from LiqPay says nothing about the payment; its callback decides the plan.

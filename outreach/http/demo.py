@@ -6,7 +6,7 @@ import uuid
 
 from aiohttp import web
 
-from outreach.http import channels, email, keys, params, wire
+from outreach.http import channels, email, keys, params, schema, wire
 from outreach.runtime import errors
 from outreach.runtime.ports import OutboundEmail
 
@@ -16,8 +16,15 @@ DEMO_SUBJECT = "Quick question for you"
 DEMO_TEXT = ("Hi there,\n\nThis is the email a campaign sends when you try the demo: written for the lead, sent "
              "through the organization's own sender, counted against its plan, and tracked from delivery to "
              "reply.\n\nWould a short call this week to see it on your own leads be useful?\n\nBest regards")
+DEMO_EMAIL = schema.Model("DemoEmail", [
+    schema.Field("email", schema.Text(strip=True, max_length=channels.MAX_ADDRESS, pattern=channels.ADDRESS,
+                                      format="email"),
+                 required=True, empty=schema.never, message="Valid email is required"),
+])
 
 
+@params.answers(200, schema.reply("DemoStatus", {key: schema.Boolean()
+                                                 for key in ("call", "telegram", "email", "sandbox")}))
 async def demo_status(request: web.Request) -> web.Response:
     settings = request.app[keys.SETTINGS]
     sandbox = settings.sandbox
@@ -29,10 +36,12 @@ async def demo_status(request: web.Request) -> web.Response:
     })
 
 
+@params.accepts(body=DEMO_EMAIL)
+@params.answers(200, schema.SUCCESS)
 async def send_demo_email(request: web.Request) -> web.Response:
     """One demo email per address per hour across every API replica: the claim is a Redis SET NX EX,
     taken before sending (two concurrent requests cannot both send) and given back if the send fails."""
-    address = demo_address(await params.read_json(request))
+    address = (await params.body(request))["email"].lower()
     port, sender = demo_sender(request)
     redis = request.app[keys.REDIS]
     claim = "demo:email:" + hashlib.sha256(address.encode()).hexdigest()
@@ -46,14 +55,6 @@ async def send_demo_email(request: web.Request) -> web.Response:
         await redis.delete(claim)
         raise errors.ProviderError(f"Failed to send email: {result.error}")
     return wire.json_response({"success": True})
-
-
-def demo_address(body: dict) -> str:
-    value = body.get("email")
-    address = value.strip().lower() if isinstance(value, str) else ""
-    if len(address) > channels.MAX_ADDRESS or not channels.ADDRESS.fullmatch(address):
-        raise errors.Invalid("Valid email is required")
-    return address
 
 
 def demo_sender(request: web.Request) -> tuple[object, str]:

@@ -6,7 +6,7 @@ import uuid
 
 from aiohttp import web
 
-from outreach.http import keys, params, wire
+from outreach.http import keys, params, schema, wire
 from outreach.http.auth import principal
 from outreach.runtime import errors
 from outreach.runtime.models import Channel
@@ -30,14 +30,49 @@ def email_item(row: dict) -> dict:
     return item
 
 
-def lead_filter(request: web.Request):
-    raw = request.query.get("leadId")
-    return params.body_uuid(raw, "leadId") if raw else None
+STRINGS = "leadId, subject, body and toEmail must be strings"
+SEND = schema.Model("EmailSend", [
+    schema.Field("leadId", schema.Uuid(), required=True, empty=schema.falsy,
+                 message={"missing": SEND_FIELDS, "type": lambda value: STRINGS if not isinstance(value, str)
+                          else "leadId must be a UUID"}),
+    schema.Field("subject", schema.Text(one_line=True, strip=True, min_length=1, max_length=MAX_SUBJECT),
+                 required=True, empty=schema.falsy,
+                 message={"missing": SEND_FIELDS, "type": STRINGS,
+                          "length": f"subject must be 1 to {MAX_SUBJECT} characters"}),
+    schema.Field("body", schema.Text(max_length=MAX_BODY), required=True, empty=schema.falsy, column="text",
+                 message={"missing": SEND_FIELDS, "type": STRINGS,
+                          "length": f"body must be at most {MAX_BODY} characters"}),
+    schema.Field("toEmail", schema.Text(strip=True), required=True, empty=schema.falsy, column="to",
+                 message={"missing": SEND_FIELDS, "type": STRINGS},
+                 description="the lead's own email address"),
+    schema.Field("campaignId", schema.Uuid(), empty=schema.falsy),
+])
+GENERATE = schema.Model("EmailGenerate", [
+    schema.Field("type", schema.Text(enum=EMAIL_TYPES), required=True, empty=schema.never,
+                 message="Invalid type. Must be 'initial', 'followup', or 'final'"),
+    schema.Field("leadName", schema.Text(strip=True), empty=schema.blank),
+    schema.Field("companyName", schema.Text(strip=True), empty=schema.blank),
+    schema.Field("scriptId", schema.Uuid(), empty=schema.falsy),
+])
+MESSAGES_QUERY = schema.Model("EmailMessagesQuery", [
+    *params.page_fields(50),
+    schema.Field("leadId", schema.Uuid(), empty=schema.blank),
+], text=True)
+MESSAGE = schema.reply("EmailMessage", {
+    "id": schema.Uuid(), "leadId": schema.Uuid(), "direction": schema.Text(enum=("outbound", "inbound")),
+    "content": schema.Text(), "status": schema.Text(), "metadata": schema.Object(), "parentId": schema.Uuid(),
+    "createdAt": schema.DateTime(),
+}, ("leadId", "parentId"))
+DRAFT = schema.reply("EmailDraft", {"subject": schema.Text(), "body": schema.Text()})
 
 
+@params.accepts(query=MESSAGES_QUERY)
+@params.answers(200, schema.reply("EmailMessages", {"messages": schema.Array(schema.Object(MESSAGE)),
+                                                    "total": schema.Integer(), "page": schema.Integer(),
+                                                    "limit": schema.Integer()}))
 async def list_email_messages(request: web.Request) -> web.Response:
-    page = params.page_from(request, 50)
-    lead_id = lead_filter(request)
+    values = params.query(request)
+    page, lead_id = params.page_of(values), values["lead_id"]
     async with db.connection(request.app[keys.DB]) as conn:
         rows, total = await messages.list_messages(
             conn, principal(request).org_id, Channel.EMAIL, page, lead_id=lead_id
@@ -49,10 +84,12 @@ async def list_email_messages(request: web.Request) -> web.Response:
 # --- sending ----------------------------------------------------------------------------------------
 
 
+@params.accepts(body=SEND)
+@params.answers(200, schema.reply("EmailSent", {"success": schema.Boolean(), "messageId": schema.Uuid(),
+                                                "resendId": schema.Text()}, ("resendId",)))
 async def send_lead_email(request: web.Request) -> web.Response:
     """Only to the lead's own address, counted against the plan, logged `pending` before Resend is called."""
-    body = await params.read_json(request)
-    fields = send_fields(body)
+    fields = await params.body(request)
     org_id = principal(request).org_id
     async with db.connection(request.app[keys.DB]) as conn:
         lead = await owned_lead(conn, org_id, fields["lead_id"])
@@ -77,23 +114,6 @@ async def send_lead_email(request: web.Request) -> web.Response:
     if not result.ok:
         raise errors.ProviderError(f"Failed to send email: {result.error}", **retry_detail(result.retry_after))
     return wire.json_response({"success": True, "messageId": message["id"], "resendId": result.provider_id})
-
-
-def send_fields(body: dict) -> dict:
-    values = {key: body.get(key) for key in ("leadId", "subject", "body", "toEmail")}
-    if not all(values.values()):
-        raise errors.Invalid(SEND_FIELDS)
-    if not all(isinstance(value, str) for value in values.values()):
-        raise errors.Invalid("leadId, subject, body and toEmail must be strings")
-    subject = " ".join(values["subject"].split())  # one header line
-    if not subject or len(subject) > MAX_SUBJECT:
-        raise errors.Invalid(f"subject must be 1 to {MAX_SUBJECT} characters")
-    if len(values["body"]) > MAX_BODY:
-        raise errors.Invalid(f"body must be at most {MAX_BODY} characters")
-    campaign_id = body.get("campaignId")
-    return {"lead_id": params.body_uuid(values["leadId"], "leadId"), "subject": subject, "text": values["body"],
-            "to": values["toEmail"].strip(),
-            "campaign_id": params.body_uuid(campaign_id, "campaignId") if campaign_id else None}
 
 
 async def owned_lead(conn, org_id, lead_id) -> dict:
@@ -122,6 +142,7 @@ def lead_address(lead: dict, to: str) -> str:
     return address
 
 
+@params.answers(200, schema.reply("TestEmailSent", {"success": schema.Boolean(), "to": schema.Text()}))
 async def send_test_email(request: web.Request) -> web.Response:
     """To the signed-in user's own address, from the org's saved sender; nothing is written."""
     who = principal(request)
@@ -171,14 +192,13 @@ def retry_detail(retry_after: int | None) -> dict:
 # --- AI drafts ----------------------------------------------------------------------------------------
 
 
+@params.accepts(body=GENERATE)
+@params.answers(200, DRAFT)
 async def generate_email(request: web.Request) -> web.Response:
     """One email of the sequence written by OpenRouter from the org's script; no lead data is needed."""
-    body = await params.read_json(request)
-    kind = body.get("type")
-    if kind not in EMAIL_TYPES:
-        raise errors.Invalid("Invalid type. Must be 'initial', 'followup', or 'final'")
-    lead = {"name": params.optional_text(body, "leadName"), "company": params.optional_text(body, "companyName")}
-    script_id = params.body_uuid(body["scriptId"], "scriptId") if body.get("scriptId") else None
+    values = await params.body(request)
+    kind, script_id = values["type"], values["script_id"]
+    lead = {"name": values["lead_name"], "company": values["company_name"]}
     org_id = principal(request).org_id
     async with db.connection(request.app[keys.DB]) as conn:
         script = await owned_script(conn, org_id, script_id)

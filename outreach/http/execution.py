@@ -4,29 +4,32 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from outreach.http import keys, params, wire
+from outreach.http import campaigns as campaign_routes, keys, params, schema, wire
 from outreach.http.auth import principal
 from outreach.runtime import errors, policy
 from outreach.runtime.models import CampaignStatus
 from outreach.storage import campaigns, db, runs
 
-TRUE_WORDS, FALSE_WORDS = {"1", "true", "yes"}, {"0", "false", "no"}
+EXECUTE_QUERY = schema.Model("ExecuteQuery", [
+    schema.Field("wait", schema.Boolean(), empty=schema.never, default=True, message="wait must be true or false",
+                 description="false answers 202 at once with the progress so far and the websocket path"),
+], text=True)
+COUNTS = ("total", "processed", "succeeded", "failed", "skipped", "unknown", "pending")
+PROGRESS = schema.reply("RunProgress", {
+    "campaignId": schema.Uuid(), "status": schema.Text(), **{key: schema.Integer() for key in COUNTS},
+    "results": schema.Array(schema.Object()),
+}, ("status",))
 
 
 def runtime(request: web.Request):
     return keys.required(request, keys.RUNTIME, "The campaign runtime is not running in this process")
 
 
-def parse_wait(request: web.Request) -> bool:
-    raw = request.query.get("wait", "true").lower()
-    if raw not in TRUE_WORDS | FALSE_WORDS:
-        raise errors.Invalid("wait must be true or false")
-    return raw in TRUE_WORDS
-
-
+@params.accepts(query=EXECUTE_QUERY)
+@params.answers(200, schema.reply("RunResult", {"success": schema.Boolean(), "progress": schema.Object(PROGRESS)}))
 async def execute_campaign(request: web.Request) -> web.Response:
     campaign_id = params.path_id(request, message="Campaign not found")
-    wait = parse_wait(request)
+    wait = params.query(request)["wait"]
     org_id = principal(request).org_id
     async with db.transaction(request.app[keys.DB]) as conn:
         campaign = await campaigns.get_campaign(conn, org_id, campaign_id, lock=True, missing="Campaign not found")
@@ -34,9 +37,10 @@ async def execute_campaign(request: web.Request) -> web.Response:
             raise errors.Invalid("Campaign is already completed")
         if not await runs.count_assigned(conn, campaign_id):
             raise errors.Invalid("No leads assigned to this campaign. Assign leads first.")
+        handle = runtime(request)  # before the status is written: a 503 must leave the campaign as it was
         if campaign["status"] != CampaignStatus.ACTIVE.value:
             await campaigns.update_campaign(conn, org_id, campaign_id, {"status": CampaignStatus.ACTIVE.value})
-    run = runtime(request).run(campaign_id)
+    run = handle.run(campaign_id)
     if not wait:
         return await accepted(request, campaign_id)
     summary = await run
@@ -62,6 +66,7 @@ def progress_body(campaign_id, counts: dict, summary: dict) -> dict:
     return body
 
 
+@params.answers(200, campaign_routes.CAMPAIGN)
 async def start_campaign(request: web.Request) -> web.Response:
     row = await change_status(request, CampaignStatus.ACTIVE, policy.check_start)
     handle = request.app.get(keys.RUNTIME)
@@ -70,17 +75,11 @@ async def start_campaign(request: web.Request) -> web.Response:
     return wire.json_response(wire.to_wire(row))
 
 
+@params.answers(200, campaign_routes.CAMPAIGN)
 async def pause_campaign(request: web.Request) -> web.Response:
     row = await change_status(request, CampaignStatus.PAUSED, policy.check_pause)
-    await tell_runtime_paused(request, row["id"])
+    await campaign_routes.tell_runtime_paused(request, row["id"])
     return wire.json_response(wire.to_wire(row))
-
-
-async def tell_runtime_paused(request: web.Request, campaign_id) -> None:
-    """After the status is written: the runner stops starting sends before this returns."""
-    handle = request.app.get(keys.RUNTIME)
-    if handle is not None:
-        await handle.pause(campaign_id)
 
 
 async def change_status(request: web.Request, wanted: CampaignStatus, check) -> dict:

@@ -17,6 +17,7 @@ REDIS = web.AppKey("redis", aioredis.Redis)
 AUTHENTICATOR = web.AppKey("authenticator", object)
 RUNTIME = web.AppKey("runtime", object)  # actors.remote.RayRuntime, or None where no Ray runs
 HUB = web.AppKey("hub", object)  # http.progress.StreamHub
+OPENAPI = web.AppKey("openapi", dict)  # the OpenAPI document, built at start-up (http.openapi)
 SOCKETS = web.AppKey("sockets", weakref.WeakSet)  # open progress feeds, closed on shutdown
 # Provider ports, each None where that provider is not configured (handlers never import providers).
 EMAIL = web.AppKey("email", object)  # runtime.ports.EmailSender: Resend, or the sandbox

@@ -12,7 +12,7 @@ import logging
 
 from aiohttp import web
 
-from outreach.http import keys, wire
+from outreach.http import keys, params, schema, wire
 from outreach.http.billing import liqpay_port
 from outreach.runtime import errors
 from outreach.storage import billing, db, webhook_events
@@ -20,11 +20,21 @@ from outreach.storage import billing, db, webhook_events
 log = logging.getLogger(__name__)
 UPGRADES = {"success", "subscribed"}
 DOWNGRADES = {"reversed", "unsubscribed"}
+MISSING = "Missing data or signature"
+CALLBACK = schema.Model("LiqPayCallback", [
+    schema.Field("data", schema.Text(), required=True, empty=schema.blank, message=MISSING,
+                 description="base64 of the payment's JSON"),
+    schema.Field("signature", schema.Text(), required=True, empty=schema.blank, message=MISSING,
+                 description="base64 of SHA-1 over private key + data + private key"),
+], text=True)
 
 
+@params.accepts(form=CALLBACK)
+@params.answers(200, schema.RECEIVED)
 async def receive_callback(request: web.Request) -> web.Response:
     port = liqpay_port(request)
-    data, signature = await read_fields(request)
+    fields = params.parse(request, "form", await params.read_form(request))
+    data, signature = fields["data"], fields["signature"]
     payload = port.verify_callback(data, signature)
     org_id, plan = port.parse_order_id(payload.get("order_id"))
     status = payload.get("status")
@@ -42,18 +52,6 @@ async def receive_callback(request: web.Request) -> web.Response:
             outcome = "duplicate"
     log.info("liqpay %s for org %s: %s", event_id, org_id, outcome)
     return wire.json_response({"received": True})
-
-
-async def read_fields(request: web.Request) -> tuple[str, str]:
-    """`data` and `signature` from a urlencoded or multipart form."""
-    try:
-        form = await request.post()
-    except ValueError:
-        form = {}
-    data, signature = form.get("data"), form.get("signature")
-    if not isinstance(data, str) or not isinstance(signature, str) or not data or not signature:
-        raise errors.Invalid("Missing data or signature")
-    return data, signature
 
 
 def check_payment(payload: dict, amount: int) -> None:

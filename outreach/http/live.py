@@ -6,6 +6,8 @@ import importlib.resources
 
 from aiohttp import web
 
+from outreach.http import params
+
 SECURITY_HEADERS = {
     # Everything the page needs comes from this origin; inline script and style are the page itself.
     "Content-Security-Policy": "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
@@ -20,10 +22,12 @@ def live_page() -> str:
     return (importlib.resources.files("outreach.http") / "static" / "live.html").read_text()
 
 
+@params.answers(200, media_type="text/html")
 async def serve_live(request: web.Request) -> web.Response:
     return web.Response(text=live_page(), content_type="text/html", headers=SECURITY_HEADERS)
 
 
+@params.answers(302, media_type="")
 async def redirect_home(request: web.Request) -> web.Response:
     raise web.HTTPFound("/live")
 

@@ -8,21 +8,18 @@ Twilio's message, since the user can fix it; Twilio failing (credentials, outage
 from __future__ import annotations
 
 import logging
-import re
 import urllib.parse
 
 from aiohttp import web
 
-from outreach.http import keys, params, wire
+from outreach.http import keys, params, schema, wire
 from outreach.http.auth import principal
 from outreach.runtime import errors
 from outreach.storage import db, numbers, usage
 
 log = logging.getLogger(__name__)
 TWILIO_NOT_CONFIGURED = "Twilio is not configured. Please add TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN."
-E164 = re.compile(r"\+[1-9]\d{6,14}")
-COUNTRY = re.compile(r"[A-Za-z]{2}")
-AREA_CODE = re.compile(r"\d{1,6}")
+E164 = r"\+[1-9][0-9]{6,14}"
 STATUS_WEBHOOK = "/api/webhook/twilio/status"
 VOICE_WEBHOOK = "/api/webhook/twilio/voice"
 
@@ -31,41 +28,34 @@ def twilio_port(request: web.Request):
     return keys.required(request, keys.TWILIO, TWILIO_NOT_CONFIGURED)
 
 
-def number_fields(body: dict) -> dict:
-    """Only keys present are applied; a falsy label or campaignId clears it."""
-    fields: dict = {}
-    if "label" in body:
-        fields["label"] = params.optional_text(body, "label") if body["label"] else None
-    if "campaignId" in body:
-        campaign_id = body["campaignId"]
-        fields["campaign_id"] = campaign_uuid(campaign_id) if campaign_id else None
-    if not fields:
-        raise errors.Invalid("No fields to update")
-    return fields
-
-
-def campaign_uuid(value):
-    """Not a UUID names no campaign of the org: the same 400 as an unknown or foreign campaign."""
-    return params.parse_uuid(value, "Campaign not found", errors.Invalid)
-
-
-def phone_number_of(body: dict) -> str:
-    value = body.get("phoneNumber")
-    if value is None or value == "":
-        raise errors.Invalid("Missing required field: phoneNumber")
-    if not isinstance(value, str) or not E164.fullmatch(value.strip()):
-        raise errors.Invalid("phoneNumber must be in E.164 format, like +14155551234")
-    return value.strip()
-
-
-def search_of(request: web.Request) -> tuple[str, str | None]:
-    country = request.query.get("country") or "US"
-    if not COUNTRY.fullmatch(country):
-        raise errors.Invalid("country must be a two-letter ISO country code, like US")
-    area_code = request.query.get("areaCode") or None
-    if area_code is not None and not AREA_CODE.fullmatch(area_code):
-        raise errors.Invalid("areaCode must be digits, like 415")
-    return country.upper(), area_code
+NUMBER_BUY = schema.Model("NumberPurchase", [
+    schema.Field("phoneNumber", schema.Text(strip=True, pattern=E164), required=True, empty=schema.blank,
+                 message={"missing": "Missing required field: phoneNumber",
+                          "type": "phoneNumber must be in E.164 format, like +14155551234",
+                          "pattern": "phoneNumber must be in E.164 format, like +14155551234"}),
+    schema.Field("label", schema.Text(strip=True), empty=schema.blank),
+])
+# Only keys present are applied; a falsy label or campaignId clears it. A campaignId that is not a UUID names
+# no campaign of the org: the same 400 as an unknown or foreign campaign.
+NUMBER_UPDATE = schema.Model("NumberUpdate", [
+    schema.Field("label", schema.Text(strip=True), empty=schema.falsy),
+    schema.Field("campaignId", schema.Uuid(), empty=schema.falsy, message="Campaign not found"),
+], partial=True)
+SEARCH_QUERY = schema.Model("NumberSearchQuery", [
+    schema.Field("country", schema.Text(pattern="[A-Za-z]{2}"), empty=schema.blank, default="US",
+                 message="country must be a two-letter ISO country code, like US"),
+    schema.Field("areaCode", schema.Text(pattern="[0-9]{1,6}"), empty=schema.blank,
+                 message="areaCode must be digits, like 415"),
+], text=True)
+NUMBER = schema.reply("PhoneNumber", {
+    "id": schema.Uuid(), "orgId": schema.Uuid(), "number": schema.Text(), "label": schema.Text(),
+    "provider": schema.Text(), "status": schema.Text(enum=("active", "inactive", "pending")),
+    "campaignId": schema.Uuid(), "createdAt": schema.DateTime(),
+}, ("label", "campaignId"))
+AVAILABLE = schema.reply("AvailableNumber", {
+    "phoneNumber": schema.Text(), "friendlyName": schema.Text(), "locality": schema.Text(),
+    "region": schema.Text(), "capabilities": schema.Object(),
+}, ("friendlyName", "locality", "region"))
 
 
 def twilio_failure(action: str, exc: errors.ServiceError) -> errors.ServiceError:
@@ -79,26 +69,31 @@ def webhook_url(request: web.Request, path: str, org_id) -> str:
     return f"{public_url}{path}?{urllib.parse.urlencode({'orgId': str(org_id)})}"
 
 
+@params.answers(200, schema.reply("PhoneNumberList", {"numbers": schema.Array(schema.Object(NUMBER))}))
 async def list_numbers(request: web.Request) -> web.Response:
     async with db.connection(request.app[keys.DB]) as conn:
         rows = await numbers.list_numbers(conn, principal(request).org_id)
     return wire.json_response({"numbers": [wire.to_wire(row) for row in rows]})
 
 
+@params.accepts(query=SEARCH_QUERY)
+@params.answers(200, schema.reply("AvailableNumbers", {"numbers": schema.Array(schema.Object(AVAILABLE))}))
 async def list_available(request: web.Request) -> web.Response:
-    country, area_code = search_of(request)
+    search = params.query(request)
     twilio = twilio_port(request)
     try:
-        found = await twilio.search_numbers(country, area_code)
+        found = await twilio.search_numbers(search["country"].upper(), search["area_code"])
     except (errors.Invalid, errors.ProviderError) as exc:
         raise twilio_failure("search", exc) from exc
     return wire.json_response({"numbers": found})
 
 
+@params.accepts(body=NUMBER_BUY)
+@params.answers(201, NUMBER)
 async def buy_number(request: web.Request) -> web.Response:
     """Buy on Twilio, then store; a number bought but not stored is released at once, never orphaned."""
-    body = await params.read_json(request)
-    phone_number, label = phone_number_of(body), params.optional_text(body, "label")
+    values = await params.body(request)
+    phone_number, label = values["phone_number"], values["label"]
     twilio = twilio_port(request)
     org_id = principal(request).org_id
     await check_plan(request, org_id)
@@ -133,6 +128,7 @@ async def release_unstored(twilio, bought: dict) -> None:
                       bought["phone_number"], bought["sid"])
 
 
+@params.answers(200, NUMBER)
 async def get_number(request: web.Request) -> web.Response:
     number_id = params.path_id(request)
     async with db.connection(request.app[keys.DB]) as conn:
@@ -140,14 +136,19 @@ async def get_number(request: web.Request) -> web.Response:
     return wire.json_response(wire.to_wire(row))
 
 
+@params.accepts(body=NUMBER_UPDATE)
+@params.answers(200, NUMBER)
 async def update_number(request: web.Request) -> web.Response:
     number_id = params.path_id(request)
-    fields = number_fields(await params.read_json(request))
+    fields = await params.body(request)
+    if not fields:
+        raise errors.Invalid("No fields to update")
     async with db.transaction(request.app[keys.DB]) as conn:
         row = await numbers.update_number(conn, principal(request).org_id, number_id, fields)
     return wire.json_response(wire.to_wire(row))
 
 
+@params.answers(200, schema.SUCCESS)
 async def delete_number(request: web.Request) -> web.Response:
     """Release the number at Twilio first: a row is never deleted while its number is still paid for."""
     number_id, org_id = params.path_id(request), principal(request).org_id

@@ -10,7 +10,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-from outreach.http import keys
+from outreach.http import keys, params
 from outreach.storage import counters
 
 access_log = logging.getLogger("outreach.access")
@@ -59,6 +59,7 @@ def record(request: web.Request, status: int, seconds: float) -> None:
         "method": request.method, "route": route, "status": status, "duration_ms": round(seconds * 1000, 2)})
 
 
+@params.answers(200, media_type="text/plain")
 async def serve_metrics(request: web.Request) -> web.Response:
     families = await runtime_families(request.app)
     body = generate_latest(request.app[METRICS].registry) + generate_latest(StaticCollector(families))

@@ -3,17 +3,20 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from outreach.http import keys, wire
+from outreach.http import keys, params, schema, wire
 from outreach.http.auth import principal
 from outreach.storage import db, orgs
 
 
+@params.answers(200, schema.reply("Onboarding", {"onboardingDone": schema.Boolean()}))
 async def get_onboarding(request: web.Request) -> web.Response:
     async with db.connection(request.app[keys.DB]) as conn:
         org = await orgs.get_org(conn, principal(request).org_id)
     return wire.json_response({"onboardingDone": org["onboarding_done"]})
 
 
+@params.answers(200, schema.reply("OnboardingCompleted", {"success": schema.Boolean(),
+                                                          "onboardingDone": schema.Boolean()}))
 async def complete_onboarding(request: web.Request) -> web.Response:
     """Idempotent; the request body, if any, is ignored."""
     async with db.connection(request.app[keys.DB]) as conn:

@@ -5,15 +5,18 @@ import asyncio
 
 from aiohttp import web
 
-from outreach.http import keys, wire
+from outreach.http import keys, params, schema, wire
 
 READY_TIMEOUT_SECONDS = 2
 
 
+@params.answers(200, schema.reply("Health", {"status": schema.Text()}))
 async def healthz(request: web.Request) -> web.Response:
     return wire.json_response({"status": "ok"})
 
 
+@params.answers(200, schema.reply("Readiness", {"status": schema.Text(enum=("ready", "unavailable")),
+                                               "checks": schema.Object()}))
 async def readyz(request: web.Request) -> web.Response:
     checks = {"postgres": await check(ping_postgres(request)), "redis": await check(ping_redis(request))}
     ready = all(value == "ok" for value in checks.values())

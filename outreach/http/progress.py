@@ -14,14 +14,20 @@ import logging
 import orjson
 from aiohttp import WSCloseCode, web
 
-from outreach.http import keys, params, wire
+from outreach.http import keys, params, schema, wire
 from outreach.http.auth import principal
-from outreach.runtime import errors
 from outreach.storage import campaigns, db, events, runs
 
 log = logging.getLogger(__name__)
 BLOCK_MS = 1000
 QUEUE_SIZE = 10_000
+FEED_QUERY = schema.Model("ProgressFeedQuery", [
+    schema.Field("after", schema.Text(pattern="[0-9]{1,20}(?:-[0-9]{1,20})?", check=events.valid_cursor),
+                 empty=schema.never, message="after must be a cursor from this feed",
+                 description="the cursor of the last event seen: a reconnecting client misses nothing"),
+    schema.Field("token", schema.Text(), empty=schema.never,
+                 description="the session token or API key, for browsers that cannot set headers on a websocket"),
+], text=True)
 
 
 def cursor_key(cursor: str) -> tuple[int, int]:
@@ -79,11 +85,12 @@ class StreamHub:
         await asyncio.gather(*self.readers.values(), return_exceptions=True)
 
 
+@params.accepts(query=FEED_QUERY)
+@params.answers(101, media_type="")
 async def progress_feed(request: web.Request) -> web.WebSocketResponse:
+    """The websocket feed: a snapshot, then the campaign's events, each with its cursor."""
     campaign_id = params.path_id(request, message="Campaign not found")
-    after = request.query.get("after")
-    if after is not None and not events.valid_cursor(after):
-        raise errors.Invalid("after must be a cursor from this feed")
+    after = params.query(request)["after"]
     snapshot = await build_snapshot(request, campaign_id)
     socket = web.WebSocketResponse(heartbeat=30)
     await socket.prepare(request)

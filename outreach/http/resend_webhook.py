@@ -21,7 +21,7 @@ import uuid
 import orjson
 from aiohttp import web
 
-from outreach.http import keys, wire
+from outreach.http import keys, params, schema, wire
 from outreach.runtime import errors
 from outreach.storage import db, email_senders, messages, webhook_events
 
@@ -38,15 +38,30 @@ STATUS_BY_EVENT = {
     "email.failed": "failed",
 }
 RECEIVED = "email.received"
+NOT_AN_EVENT = "Event must be a JSON object with a type"
+EVENT = schema.Model("ResendEvent", [
+    schema.Field("type", schema.Text(), required=True, empty=schema.never, message=NOT_AN_EVENT,
+                 description="email.sent, email.delivered, email.opened, email.clicked, email.bounced, "
+                             "email.complained, email.failed or email.received"),
+    schema.Field("data", schema.Anything(),
+                 description="an object: email_id, tags ({org_id}); for email.received: from, to, subject, text"),
+])
+SVIX = schema.Model("SvixSignature", [
+    schema.Field(name, schema.Text(), required=True, description=description) for name, description in (
+        ("svix-id", "the delivery id"), ("svix-timestamp", "seconds since the epoch"),
+        ("svix-signature", "v1,<base64 HMAC-SHA256>, space-separated"))
+], text=True)
 
 
+@params.accepts(body=EVENT, headers=SVIX)
+@params.answers(200, schema.reply("ResendEventReceived", {"received": schema.Boolean(), "type": schema.Text()}))
 async def receive_resend_event(request: web.Request) -> web.Response:
     secret = request.app[keys.SETTINGS].resend_webhook_secret
     if not secret:
         raise errors.NotConfigured("Resend webhook is not configured: set RESEND_WEBHOOK_SECRET")
     body = await request.read()
     event_id = verify_signature(signing_key(secret), request.headers, body, time.time())
-    kind, data = parse_event(body)
+    kind, data = parse_event(params.parse(request, "body", decode_event(body)))
     async with db.transaction(request.app[keys.DB]) as conn:
         if not await webhook_events.record_event(conn, PROVIDER, event_id):
             return wire.json_response({"received": True, "type": kind, "duplicate": True})
@@ -92,15 +107,19 @@ def sign(key: bytes, event_id: str, stamp: str, body: bytes) -> str:
 # --- events ---------------------------------------------------------------------------------------------
 
 
-def parse_event(body: bytes) -> tuple[str, dict]:
-    """(type, data), checked before anything is written: a malformed event is refused, not half-applied."""
+def decode_event(body: bytes) -> dict:
     try:
         event = orjson.loads(body)
     except orjson.JSONDecodeError:
         raise errors.Invalid("Invalid JSON body") from None
-    if not isinstance(event, dict) or not isinstance(event.get("type"), str):
-        raise errors.Invalid("Event must be a JSON object with a type")
-    data = event.get("data") if isinstance(event.get("data"), dict) else {}
+    if not isinstance(event, dict):
+        raise errors.Invalid(NOT_AN_EVENT)
+    return event
+
+
+def parse_event(event: dict) -> tuple[str, dict]:
+    """(type, data), checked before anything is written: a malformed event is refused, not half-applied."""
+    data = event["data"] if isinstance(event["data"], dict) else {}
     if event["type"] == RECEIVED and not address_of(data.get("from")):
         raise errors.Invalid("Missing from field")
     return event["type"], data

@@ -3,55 +3,51 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from outreach.http import keys, params, wire
+from outreach.http import keys, params, schema, wire
 from outreach.http.auth import principal
-from outreach.runtime import errors
 from outreach.storage import db, scripts
 
 
-def script_fields(body: dict, *, creating: bool) -> dict:
-    """Validated columns from a create or update body; on update only keys present are applied."""
-    fields: dict = {}
-    if creating or "name" in body:
-        message = "Name is required" if creating else "Name cannot be empty"
-        fields["name"] = params.required_name(body, message=message)
-    if creating or "content" in body:
-        fields["content"] = parse_content(body.get("content"), creating=creating)
-    if creating or "objectionHandlers" in body:
-        fields["objection_handlers"] = parse_handlers(body.get("objectionHandlers"), creating=creating)
-    return fields
+NAME = schema.Text(strip=True, min_length=1)
+CONTENT_MESSAGE = "content must be a string"
+HANDLERS = schema.Array(schema.Text())
+HANDLERS_MESSAGE = "objectionHandlers must be an array of strings"
+
+SCRIPT_CREATE = schema.Model("ScriptCreate", [
+    schema.Field("name", NAME, required=True, message="Name is required"),
+    schema.Field("content", schema.Text(), default="", message=CONTENT_MESSAGE),
+    schema.Field("objectionHandlers", HANDLERS, default=[], message=HANDLERS_MESSAGE),
+])
+# An update applies only the keys present; null is not text.
+SCRIPT_UPDATE = schema.Model("ScriptUpdate", [
+    schema.Field("name", NAME, empty=schema.never, message="Name cannot be empty"),
+    schema.Field("content", schema.Text(), empty=schema.never, message=CONTENT_MESSAGE),
+    schema.Field("objectionHandlers", HANDLERS, empty=schema.never, message=HANDLERS_MESSAGE),
+], partial=True)
+SCRIPT = schema.reply("Script", {
+    "id": schema.Uuid(), "orgId": schema.Uuid(), "name": schema.Text(), "content": schema.Text(),
+    "objectionHandlers": HANDLERS, "isDefault": schema.Boolean(), "createdAt": schema.DateTime(),
+    "updatedAt": schema.DateTime(),
+})
 
 
-def parse_content(value, *, creating: bool) -> str:
-    """Text as given; on create a missing or null content is empty."""
-    if value is None and creating:
-        return ""
-    if not isinstance(value, str):
-        raise errors.Invalid("content must be a string")
-    return value
-
-
-def parse_handlers(value, *, creating: bool) -> list[str]:
-    if value is None and creating:
-        return []
-    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        raise errors.Invalid("objectionHandlers must be an array of strings")
-    return value
-
-
+@params.answers(200, {"type": "array", "items": SCRIPT.json_schema()})
 async def list_scripts(request: web.Request) -> web.Response:
     async with db.connection(request.app[keys.DB]) as conn:
         rows = await scripts.list_scripts(conn, principal(request).org_id)
     return wire.json_response([wire.to_wire(row) for row in rows])
 
 
+@params.accepts(body=SCRIPT_CREATE)
+@params.answers(201, SCRIPT)
 async def create_script(request: web.Request) -> web.Response:
-    fields = script_fields(await params.read_json(request), creating=True)
+    fields = await params.body(request)
     async with db.connection(request.app[keys.DB]) as conn:
         row = await scripts.create_script(conn, principal(request).org_id, fields)
     return wire.json_response(wire.to_wire(row), status=201)
 
 
+@params.answers(200, SCRIPT)
 async def get_script(request: web.Request) -> web.Response:
     script_id = params.path_id(request)
     async with db.connection(request.app[keys.DB]) as conn:
@@ -59,14 +55,17 @@ async def get_script(request: web.Request) -> web.Response:
     return wire.json_response(wire.to_wire(row))
 
 
+@params.accepts(body=SCRIPT_UPDATE)
+@params.answers(200, SCRIPT)
 async def update_script(request: web.Request) -> web.Response:
     script_id = params.path_id(request)
-    fields = script_fields(await params.read_json(request), creating=False)
+    fields = await params.body(request)
     async with db.connection(request.app[keys.DB]) as conn:
         row = await scripts.update_script(conn, principal(request).org_id, script_id, fields)
     return wire.json_response(wire.to_wire(row))
 
 
+@params.answers(200, schema.SUCCESS)
 async def delete_script(request: web.Request) -> web.Response:
     script_id = params.path_id(request)
     async with db.connection(request.app[keys.DB]) as conn:

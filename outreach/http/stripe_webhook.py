@@ -14,7 +14,7 @@ import uuid
 
 from aiohttp import web
 
-from outreach.http import keys, wire
+from outreach.http import keys, params, schema, wire
 from outreach.runtime import errors, policy
 from outreach.storage import billing, db, webhook_events
 
@@ -23,16 +23,29 @@ NOT_CONFIGURED = "Stripe webhooks are not configured. Set STRIPE_SECRET_KEY and 
 ACTIVE = {"active", "trialing"}
 LAPSED = {"past_due", "unpaid", "paused"}  # no plan until paid; the subscription may still recover
 ENDED = {"canceled", "incomplete_expired"}
+INVALID_PAYLOAD = "Invalid payload"
+# Read once the signature is verified: described loosely, since Stripe owns the event's shape.
+EVENT = schema.Model("StripeEvent", [
+    schema.Field("id", schema.Text(min_length=1), required=True, empty=schema.never, message=INVALID_PAYLOAD),
+    schema.Field("type", schema.Text(), required=True, empty=schema.never, message=INVALID_PAYLOAD),
+    schema.Field("created", schema.Integer(), required=True, empty=schema.never, message=INVALID_PAYLOAD),
+    schema.Field("data", schema.Anything(), description="`object`: the checkout session, subscription or invoice; "
+                                                           "an event without one is acknowledged and ignored"),
+])
+SIGNATURE = schema.Model("StripeSignature", [
+    schema.Field("Stripe-Signature", schema.Text(), required=True, empty=schema.blank, column="signature",
+                 message="Missing signature", description="t=<time>,v1=<HMAC-SHA256>"),
+], text=True)
 
 
+@params.accepts(body=EVENT, headers=SIGNATURE)
+@params.answers(200, schema.RECEIVED)
 async def receive_event(request: web.Request) -> web.Response:
     port = request.app.get(keys.STRIPE)
     if port is None or not port.webhook_secret:
         raise errors.NotConfigured(NOT_CONFIGURED)
-    signature = request.headers.get("Stripe-Signature")
-    if not signature:
-        raise errors.Invalid("Missing signature")
-    event = port.verify_event(await request.read(), signature)
+    signature = params.parse(request, "headers", request.headers)["signature"]
+    event = params.parse(request, "body", port.verify_event(await request.read(), signature))
     at = event_time(event)
     prices = request.app[keys.SETTINGS].stripe_prices
     async with db.transaction(request.app[keys.DB]) as conn:
@@ -137,7 +150,7 @@ DECISIONS = {
 def event_time(event: dict) -> datetime.datetime:
     created = event.get("created")
     if isinstance(created, bool) or not isinstance(created, int):
-        raise errors.Invalid("Invalid payload")
+        raise errors.Invalid(INVALID_PAYLOAD)
     return datetime.datetime.fromtimestamp(created, datetime.timezone.utc)
 
 

@@ -3,11 +3,20 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from outreach.http import keys, wire
+from outreach.http import keys, params, schema, wire
 from outreach.http.auth import principal
 from outreach.storage import db, telegram_accounts
 
 
+ACCOUNT = schema.reply("TelegramAccount", {
+    "id": schema.Uuid(), "phone": schema.Text(), "username": schema.Text(), "displayName": schema.Text(),
+    "status": schema.Text(enum=("warming_up", "active", "assigned", "banned", "cooldown")),
+    "dailyMessageCount": schema.Integer(), "maxDailyMessages": schema.Integer(), "lastMessageAt": schema.DateTime(),
+    "createdAt": schema.DateTime(),
+}, ("username", "displayName", "lastMessageAt"))
+
+
+@params.answers(200, schema.reply("TelegramAccountList", {"accounts": schema.Array(schema.Object(ACCOUNT))}))
 async def list_accounts(request: web.Request) -> web.Response:
     async with db.connection(request.app[keys.DB]) as conn:
         rows = await telegram_accounts.list_org_accounts(conn, principal(request).org_id)

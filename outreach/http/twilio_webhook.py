@@ -14,7 +14,7 @@ from aiohttp import web
 from redis.exceptions import RedisError
 from twilio.request_validator import SIGNATURE_HEADER, RequestValidator
 
-from outreach.http import keys, params
+from outreach.http import keys, params, schema
 from outreach.http.numbers import TWILIO_NOT_CONFIGURED
 from outreach.runtime import agent_protocol, errors
 from outreach.storage import calls, db, leads, scripts, voice, webhook_events
@@ -26,10 +26,37 @@ END_STATUSES = {"completed": "completed", "busy": "busy", "no-answer": "no_answe
                 "canceled": "failed"}
 MACHINE_ANSWERS = ("machine_", "fax")  # AnsweredBy values of answering machine detection
 NOT_AVAILABLE = "Sorry, nobody can take your call right now. Goodbye."
+ORG_ID = schema.Field("orgId", schema.Uuid(), required=True, empty=schema.blank, message="orgId must be a UUID",
+                      description="set by us when the call was placed or the number bought; signed by Twilio")
+STATUS_QUERY = schema.Model("TwilioStatusQuery", [
+    ORG_ID, schema.Field("callLogId", schema.Uuid(), empty=schema.blank, message="callLogId must be a UUID"),
+], text=True)
+VOICE_QUERY = schema.Model("TwilioVoiceQuery", [ORG_ID], text=True)
 
 
-async def verified_form(request: web.Request) -> tuple[multidict.MultiDict, object]:
-    """The form of a request Twilio signed, and the organization named in its URL."""
+def required_text(name: str) -> schema.Field:
+    return schema.Field(name, schema.Text(), required=True, empty=schema.blank, message=f"Missing {name}")
+
+
+def optional_text(name: str) -> schema.Field:
+    return schema.Field(name, schema.Text(), empty=schema.blank)
+
+
+STATUS_FORM = schema.Model("TwilioCallStatus", [
+    required_text("CallSid"), required_text("CallStatus"), optional_text("AnsweredBy"),
+    schema.Field("CallDuration", schema.Integer(minimum=0), empty=schema.blank, description="seconds"),
+], text=True, description="Twilio's status callback; other parameters are signed and ignored")
+VOICE_FORM = schema.Model("TwilioIncomingCall", [
+    required_text("CallSid"), required_text("To"), optional_text("From"),
+], text=True, description="Twilio's incoming-call request; other parameters are signed and ignored")
+SIGNATURE = schema.Model("TwilioSignature", [
+    schema.Field(SIGNATURE_HEADER, schema.Text(), required=True,
+                 description="base64 HMAC-SHA1 of our public URL and the form, under the auth token"),
+], text=True)
+
+
+async def verified_form(request: web.Request) -> tuple[dict, dict]:
+    """The form of a request Twilio signed, and its query (the organization), each through its model."""
     token = request.app[keys.SETTINGS].twilio_auth_token
     if not token:
         raise errors.NotConfigured(TWILIO_NOT_CONFIGURED)
@@ -40,8 +67,7 @@ async def verified_form(request: web.Request) -> tuple[multidict.MultiDict, obje
     signature = request.headers.get(SIGNATURE_HEADER)
     if not signature or not RequestValidator(token).validate(public_url(request), form, signature):
         raise errors.Unauthorized("Invalid Twilio signature")
-    org_id = params.parse_uuid(request.query.get("orgId"), "orgId must be a UUID", errors.Invalid)
-    return form, org_id
+    return params.parse(request, "form", form), params.query(request)
 
 
 def public_url(request: web.Request) -> str:
@@ -49,29 +75,21 @@ def public_url(request: web.Request) -> str:
     return request.app[keys.SETTINGS].public_url.rstrip("/") + request.path_qs
 
 
-def required(form, name: str) -> str:
-    value = form.get(name)
-    if not value:
-        raise errors.Invalid(f"Missing {name}")
-    return value
-
-
-def end_state(form) -> tuple[str | None, int | None, str | None]:
+def end_state(values: dict) -> tuple[str | None, int | None, str | None]:
     """(our call status or None while the call goes on, duration in seconds, AnsweredBy)."""
-    status = END_STATUSES.get(form.get("CallStatus", ""))
-    answered_by = form.get("AnsweredBy") or None
+    status = END_STATUSES.get(values["call_status"])
+    answered_by = values["answered_by"]
     if status == "completed" and answered_by and answered_by.startswith(MACHINE_ANSWERS):
         status = "voicemail"
-    duration = form.get("CallDuration", "")
-    return status, int(duration) if duration.isdigit() else None, answered_by
+    return status, values["call_duration"], answered_by
 
 
+@params.accepts(form=STATUS_FORM, query=STATUS_QUERY, headers=SIGNATURE)
+@params.answers(204, media_type="")
 async def call_status(request: web.Request) -> web.Response:
     """Intermediate statuses are acknowledged; an end status ends the call once and wakes the waiting line."""
-    form, org_id = await verified_form(request)
-    sid, event = required(form, "CallSid"), required(form, "CallStatus")
-    call_id = request.query.get("callLogId")
-    call_id = params.parse_uuid(call_id, "callLogId must be a UUID", errors.Invalid) if call_id else None
+    form, query = await verified_form(request)
+    sid, event, org_id, call_id = form["call_sid"], form["call_status"], query["org_id"], query["call_log_id"]
     status, duration, answered_by = end_state(form)
     if status is None:  # initiated, ringing, in-progress: the log already says in progress
         return web.Response(status=204)
@@ -95,15 +113,17 @@ async def ring(request: web.Request, sid: str) -> None:
         log.warning("call %s ended but its line could not be woken through Redis", sid, exc_info=True)
 
 
+@params.accepts(form=VOICE_FORM, query=VOICE_QUERY, headers=SIGNATURE)
+@params.answers(200, media_type="text/xml")
 async def incoming_call(request: web.Request) -> web.Response:
     """A call to one of the org's numbers: logged, and connected to the voice agent with the org's script."""
-    form, org_id = await verified_form(request)
-    sid, to_number = required(form, "CallSid"), required(form, "To")
+    form, query = await verified_form(request)
+    sid, to_number, caller, org_id = form["call_sid"], form["to"], form["from"], query["org_id"]
     async with db.transaction(request.app[keys.DB]) as conn:
-        opened = await calls.open_inbound_call(conn, org_id, to_number, sid, form.get("From"))
+        opened = await calls.open_inbound_call(conn, org_id, to_number, sid, caller)
         if opened is None:
             return twiml(agent_protocol.hangup_twiml("This number is not in service. Goodbye."))
-        config = await inbound_config(conn, opened, to_number, form.get("From"))
+        config = await inbound_config(conn, opened, to_number, caller)
     agent = request.app.get(keys.VOICE_AGENT)
     if agent is None:
         log.warning("incoming call %s not answered: the voice agent is not configured", sid)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from outreach.http import keys, params, wire
+from outreach.http import keys, params, schema, wire
 from outreach.http.auth import principal
 from outreach.runtime import agent_protocol, errors
 from outreach.storage import db, scripts, voice
@@ -18,66 +18,72 @@ DEFAULT_VOICES = ["olena"]
 MIN_SPEED, MAX_SPEED = 0.5, 2.0
 
 
-def voice_fields(body: dict, *, replacing: bool) -> dict:
+VOICES_MESSAGE = "selectedVoices must be an array of voice names"
+
+
+def voice_model(name: str, *, partial: bool) -> schema.Model:
     """PUT replaces: absent fields go back to their defaults (speed excepted). PATCH applies the keys given."""
-    fields: dict = {}
-    if replacing or "selectedVoices" in body:
-        fields["selected_voices"] = parse_voices(body.get("selectedVoices"))
-        fields["voice_id"] = fields["selected_voices"][0]
-    if replacing or "language" in body:
-        fields["language"] = parse_option(body.get("language"), LANGUAGES, "language")
-    if replacing or "personality" in body:
-        fields["personality"] = parse_option(body.get("personality"), PERSONALITIES, "personality")
-    if body.get("speed") is not None:
-        fields["speed"] = parse_speed(body["speed"])
-    return fields
+    return schema.Model(name, [
+        # Voice names in the order chosen; none chosen means the default voice.
+        schema.Field("selectedVoices", schema.Array(schema.Text(strip=True, min_length=1), distinct=True),
+                     empty=lambda value: value is None or value == [], default=DEFAULT_VOICES, message=VOICES_MESSAGE),
+        # A value of the option set; empty or absent means the first (default) option.
+        option_field("language", LANGUAGES),
+        option_field("personality", PERSONALITIES),
+        schema.Field("speed", schema.Number(minimum=MIN_SPEED, maximum=MAX_SPEED), default=schema.OMIT,
+                     message=f"speed must be a number from {MIN_SPEED} to {MAX_SPEED}"),
+    ], partial=partial)
 
 
-def parse_voices(value) -> list[str]:
-    """Voice names in the order chosen; none chosen means the default voice."""
-    if value is None or value == []:
-        return list(DEFAULT_VOICES)
-    if not isinstance(value, list) or not all(isinstance(item, str) and item.strip() for item in value):
-        raise errors.Invalid("selectedVoices must be an array of voice names")
-    return list(dict.fromkeys(item.strip() for item in value))
+def option_field(name: str, allowed: tuple[str, ...]) -> schema.Field:
+    return schema.Field(name, schema.Text(enum=allowed), empty=schema.blank, default=allowed[0],
+                        message=f"Invalid {name}. Must be one of: {', '.join(allowed)}")
 
 
-def parse_option(value, allowed: tuple[str, ...], field: str) -> str:
-    """A value of the option set; empty or absent means the first (default) option."""
-    if value is None or value == "":
-        return allowed[0]
-    if value not in allowed:
-        raise errors.Invalid(f"Invalid {field}. Must be one of: {', '.join(allowed)}")
-    return value
+VOICE_REPLACE = voice_model("VoiceReplace", partial=False)
+VOICE_PATCH = voice_model("VoicePatch", partial=True)
+VOICE_CONFIG = schema.reply("VoiceConfig", {
+    "id": schema.Uuid(), "orgId": schema.Uuid(), "voiceId": schema.Text(), "voiceName": schema.Text(),
+    "selectedVoices": schema.Array(schema.Text()), "language": schema.Text(), "personality": schema.Text(),
+    "speed": schema.Number(), "isDefault": schema.Boolean(), "createdAt": schema.DateTime(),
+}, ("voiceName",))
 
 
-def parse_speed(value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not MIN_SPEED <= value <= MAX_SPEED:
-        raise errors.Invalid(f"speed must be a number from {MIN_SPEED} to {MAX_SPEED}")
-    return float(value)
+def voice_fields(values: dict) -> dict:
+    """The agent's voice is the first one chosen."""
+    if "selected_voices" in values:
+        values["voice_id"] = values["selected_voices"][0]
+    return values
 
 
+@params.answers(200, VOICE_CONFIG)
 async def get_voice(request: web.Request) -> web.Response:
     async with db.connection(request.app[keys.DB]) as conn:
         row = await voice.get_voice_config(conn, principal(request).org_id)
     return wire.json_response(wire.to_wire(row))
 
 
+@params.accepts(body=VOICE_REPLACE)
+@params.answers(200, VOICE_CONFIG)
 async def replace_voice(request: web.Request) -> web.Response:
-    return await save_voice(request, replacing=True)
+    return await save_voice(request)
 
 
+@params.accepts(body=VOICE_PATCH)
+@params.answers(200, VOICE_CONFIG)
 async def patch_voice(request: web.Request) -> web.Response:
-    return await save_voice(request, replacing=False)
+    return await save_voice(request)
 
 
-async def save_voice(request: web.Request, *, replacing: bool) -> web.Response:
-    fields = voice_fields(await params.read_json(request), replacing=replacing)
+async def save_voice(request: web.Request) -> web.Response:
+    fields = voice_fields(await params.body(request))
     async with db.connection(request.app[keys.DB]) as conn:
         row = await voice.save_voice_config(conn, principal(request).org_id, fields)
     return wire.json_response(wire.to_wire(row))
 
 
+@params.answers(200, schema.reply("VoiceSynced", {"success": schema.Boolean(), "synced": schema.Object(),
+                                                  "agentResponse": schema.Object()}))
 async def sync_voice(request: web.Request) -> web.Response:
     """Push the org's voice config and most recently updated script to the agent, signed and keyed by org."""
     agent = keys.required(request, keys.VOICE_AGENT, VOICE_AGENT_NOT_CONFIGURED)

@@ -7,25 +7,48 @@ organization, which the agent got with the call's configuration.
 """
 from __future__ import annotations
 
-import math
 import time
 
 from aiohttp import web
 
-from outreach.http import keys, params, wire
+from outreach.http import keys, params, schema, wire
 from outreach.http.voice import VOICE_AGENT_NOT_CONFIGURED
 from outreach.runtime import agent_protocol, errors
 from outreach.storage import calls, db, webhook_events
 
 SENTIMENTS = ("positive", "negative", "neutral")
 ROLES = ("assistant", "user")
+TRANSCRIPT_MESSAGE = "transcript must be an array of {role: assistant|user, content: string}"
+TURN = schema.Model("TranscriptTurn", [
+    schema.Field("role", schema.Text(enum=ROLES), required=True, empty=schema.never),
+    schema.Field("content", schema.Text(), required=True, empty=schema.never),
+])
+REPORT_KEYS = ("transcript", "summary", "sentiment", "sentimentScore", "score", "recordingUrl")
+# The call log columns the report sets; a key it leaves out keeps its stored value.
+REPORT = schema.Model("VoiceAgentReport", [
+    schema.Field("callLogId", schema.Uuid(), required=True, empty=schema.never, message="callLogId must be a UUID"),
+    schema.Field("orgId", schema.Uuid(), required=True, empty=schema.never, message="orgId must be a UUID"),
+    schema.Field("transcript", schema.Array(schema.Object(TURN)), empty=schema.never, message=TRANSCRIPT_MESSAGE),
+    schema.Field("summary", schema.Text(strip=True), empty=schema.blank),
+    schema.Field("sentiment", schema.Text(enum=SENTIMENTS)),
+    schema.Field("sentimentScore", schema.Number(minimum=-1, maximum=1)),
+    schema.Field("score", schema.Number(minimum=0, maximum=100)),
+    schema.Field("recordingUrl", schema.Text(pattern=r"https?://[\s\S]*", format="uri"), empty=schema.blank,
+                 message="recordingUrl must be an http(s) URL"),
+], partial=True, description=f"At least one of: {', '.join(REPORT_KEYS)}.")
+SIGNATURE = schema.Model("VoiceAgentSignature", [
+    schema.Field(agent_protocol.TIMESTAMP_HEADER, schema.Text(), required=True, description="seconds since the epoch"),
+    schema.Field(agent_protocol.SIGNATURE_HEADER, schema.Text(), required=True,
+                 description="hex HMAC-SHA256 of `<timestamp>.<body>` under VOICE_AGENT_SECRET"),
+], text=True)
 
 
+@params.accepts(body=REPORT, headers=SIGNATURE)
+@params.answers(200, schema.reply("VoiceAgentReportStored", {"success": schema.Boolean(), "callId": schema.Uuid()}))
 async def agent_report(request: web.Request) -> web.Response:
     signature = await verify(request)
-    report = await params.read_json(request)
-    call_id = params.parse_uuid(report.get("callLogId"), "callLogId must be a UUID", errors.Invalid)
-    org_id = params.parse_uuid(report.get("orgId"), "orgId must be a UUID", errors.Invalid)
+    report = await params.body(request)
+    call_id, org_id = report.pop("call_log_id"), report.pop("org_id")
     fields = report_fields(report)
     async with db.transaction(request.app[keys.DB]) as conn:
         if not await webhook_events.record_event(conn, "voice_agent", signature):
@@ -49,62 +72,12 @@ async def verify(request: web.Request) -> str:
 
 
 def report_fields(report: dict) -> dict:
-    """The call log columns the report sets; a key it leaves out keeps its stored value."""
-    fields: dict = {}
+    """The transcript is also stored as text, one `role: content` line per turn."""
+    if not report:
+        raise errors.Invalid(f"The report has none of: {', '.join(REPORT_KEYS)}")
     if "transcript" in report:
-        fields["transcript"] = transcript_of(report["transcript"])
-        fields["transcription"] = "\n".join(f"{turn['role']}: {turn['content']}" for turn in fields["transcript"])
-    if "summary" in report:
-        fields["summary"] = params.optional_text(report, "summary")
-    if "sentiment" in report:
-        fields["sentiment"] = option_of(report["sentiment"], SENTIMENTS, "sentiment")
-    if "sentimentScore" in report:
-        fields["sentiment_score"] = number_in(report["sentimentScore"], -1, 1, "sentimentScore")
-    if "score" in report:
-        fields["score"] = number_in(report["score"], 0, 100, "score")
-    if "recordingUrl" in report:
-        fields["recording_url"] = url_of(report["recordingUrl"])
-    if not fields:
-        raise errors.Invalid("The report has none of: transcript, summary, sentiment, sentimentScore, score, "
-                             "recordingUrl")
-    return fields
-
-
-def transcript_of(value) -> list[dict]:
-    message = "transcript must be an array of {role: assistant|user, content: string}"
-    if not isinstance(value, list):
-        raise errors.Invalid(message)
-    turns = []
-    for turn in value:
-        if not isinstance(turn, dict) or turn.get("role") not in ROLES or not isinstance(turn.get("content"), str):
-            raise errors.Invalid(message)
-        turns.append({"role": turn["role"], "content": turn["content"]})
-    return turns
-
-
-def option_of(value, allowed: tuple[str, ...], field: str) -> str | None:
-    if value is None:
-        return None
-    if value not in allowed:
-        raise errors.Invalid(f"{field} must be one of: {', '.join(allowed)}")
-    return value
-
-
-def number_in(value, low: float, high: float, field: str) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-            or not low <= value <= high:
-        raise errors.Invalid(f"{field} must be a number from {low} to {high}")
-    return float(value)
-
-
-def url_of(value) -> str | None:
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str) or not value.startswith(("https://", "http://")):
-        raise errors.Invalid("recordingUrl must be an http(s) URL")
-    return value
+        report["transcription"] = "\n".join(f"{turn['role']}: {turn['content']}" for turn in report["transcript"])
+    return report
 
 
 def add_routes(router: web.UrlDispatcher) -> None:

@@ -6,7 +6,7 @@ import dataclasses
 import io
 
 from outreach.runtime import errors
-from outreach.runtime.policy import LEAD_TEXT_FIELDS, has_contact
+from outreach.runtime.policy import LEAD_TEXT_FIELDS, LEAD_TEXT_LIMITS, has_contact, too_long_lead_field
 
 HEADER_ALIASES = {
     "firstname": "first_name",
@@ -95,6 +95,11 @@ def add_row(parsed: ParsedCsv, seen: set, columns: list, cells: list[str]) -> No
     lead = clean_lead_fields(raw)
     if not has_contact(lead):
         parsed.errors.append({"row": row_number, "error": "No contact information"})
+        return
+    too_long = too_long_lead_field(lead)
+    if too_long:
+        parsed.errors.append({"row": row_number,
+                              "error": f"{too_long} must be at most {LEAD_TEXT_LIMITS[too_long]} characters"})
         return
     keys = dedupe_keys(lead)
     if any(key in seen for key in keys):

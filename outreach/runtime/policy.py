@@ -27,6 +27,10 @@ DEFAULT_CHANNELS = [Channel.VOICE.value]
 DEFAULT_CHANNEL_PRIORITY = [Channel.TELEGRAM.value, Channel.VOICE.value, Channel.EMAIL.value]
 CONTACT_FIELDS = ("first_name", "last_name", "phone", "email", "telegram_username")
 LEAD_TEXT_FIELDS = ("first_name", "last_name", "phone", "email", "telegram_username", "company", "timezone")
+# The longest text a lead field keeps. Contact fields are indexed, and PostgreSQL refuses an index entry over
+# about 2.7 kB: these keep every entry well under it, whatever the characters.
+LEAD_TEXT_LIMITS = {"first_name": 200, "last_name": 200, "phone": 64, "email": 320, "telegram_username": 64,
+                    "company": 300, "timezone": 64}
 CHANNEL_NAMES = tuple(channel.value for channel in Channel)
 CHANNEL_CONTACT = {Channel.VOICE: "phone", Channel.TELEGRAM: "telegram_username", Channel.EMAIL: "email"}
 
@@ -45,10 +49,6 @@ def wire_limits(limits: PlanLimits) -> dict:
     return {field: WIRE_UNLIMITED if values[field] >= UNLIMITED else values[field] for field in LIMIT_FIELDS}
 
 
-def parse_paid_plan(value) -> str:
-    if value not in PAID_PLANS:
-        raise errors.Invalid(INVALID_PLAN)
-    return value
 
 
 def parse_plan_limits(text: str | None) -> dict[Plan, PlanLimits]:
@@ -80,6 +80,11 @@ def limit_value(plan: str, field: str, value) -> int:
     return min(value, UNLIMITED)
 
 
+def too_long_lead_field(lead: dict) -> str | None:
+    """The first text field longer than its limit, None when all fit."""
+    return next((field for field, limit in LEAD_TEXT_LIMITS.items() if len(lead.get(field) or "") > limit), None)
+
+
 def has_contact(lead: dict) -> bool:
     """A lead needs a name or a way to reach it; a company alone is not enough."""
     return any(lead.get(field) for field in CONTACT_FIELDS)
@@ -92,26 +97,8 @@ def parse_enum(enum_type, value, message: str):
         raise errors.Invalid(message) from None
 
 
-def parse_channels(value, not_list_message: str, bad_item_message: str) -> list[str]:
-    """A list of distinct known channel names, in the order given."""
-    if not isinstance(value, list):
-        raise errors.Invalid(not_list_message)
-    channels: list[str] = []
-    for item in value:
-        if not isinstance(item, str):
-            raise errors.Invalid(bad_item_message)
-        channel = parse_enum(Channel, item, bad_item_message).value
-        if channel not in channels:
-            channels.append(channel)
-    return channels
 
 
-def parse_status_filter(enum_type, raw: str | None):
-    """`all`, empty or absent means no filter; anything else must be a known value."""
-    if raw is None or raw in ("", "all"):
-        return None
-    allowed = ", ".join(member.value for member in enum_type)
-    return parse_enum(enum_type, raw, f"Invalid status filter. Use one of: all, {allowed}").value
 
 
 def check_start(status: CampaignStatus) -> None:

@@ -93,6 +93,8 @@ async def translated_errors() -> AsyncIterator[None]:
         raise errors.Invalid(f"Invalid value for {exc.column_name or exc.constraint_name}") from exc
     except asyncpg.DataError as exc:
         raise errors.Invalid("Invalid value") from exc
+    except asyncpg.ProgramLimitExceededError as exc:  # a value too big for an index entry, say
+        raise errors.Invalid("A value is too long") from exc
 
 
 def _foreign_key_message(exc: asyncpg.ForeignKeyViolationError) -> str:

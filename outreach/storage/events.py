@@ -43,5 +43,7 @@ def decode_id(value) -> str:
 
 
 def valid_cursor(value: str) -> bool:
-    head, _, tail = value.partition("-")
-    return head.isdigit() and (tail == "" or tail.isdigit())
+    """`<ms>` or `<ms>-<seq>` in ASCII digits, each part within Redis's 64 bits: anything else fails XRANGE."""
+    head, dash, tail = value.partition("-")
+    parts = (head, tail) if dash else (head,)
+    return all(part.isascii() and part.isdigit() and int(part) < 2 ** 64 for part in parts)

@@ -154,3 +154,22 @@ async def test_bad_input(api):
             assert reply.body["error"] == message, (method, target, reply.body)
     after = await api.get(path)
     assert after.body["name"] == "Q1" and after.body["status"] == "draft"
+
+
+async def test_execute_without_a_runtime_changes_nothing(api):
+    """An API process that runs no campaigns answers 503 and leaves the campaign as it was (it used to mark it
+    active first, with nothing to run it)."""
+    campaign = await create(api)
+    lead = await make_lead(api)
+    await api.post(f"{BASE}/{campaign['id']}/leads", json={"leadIds": [lead["id"]]})
+    reply = await api.post(f"{BASE}/{campaign['id']}/execute")
+    assert reply.status == 503 and "runtime" in reply.body["error"]
+    assert (await api.get(f"{BASE}/{campaign['id']}")).body["status"] == "draft"
+
+
+async def test_progress_cursor_is_ascii_digits_within_64_bits(api):
+    """Regression: `isdigit` took "²" (and an out-of-range id) as a cursor, which Redis then refused mid-feed."""
+    campaign = await create(api)
+    for cursor in ("²", "1-²", "5-", "18446744073709551616-0", "abc"):
+        reply = await api.get(f"{BASE}/{campaign['id']}/progress?after={cursor}")
+        assert (reply.status, reply.body) == (400, {"error": "after must be a cursor from this feed"}), cursor

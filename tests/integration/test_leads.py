@@ -133,3 +133,31 @@ async def test_bad_input(api):
         if message:
             assert reply.body["error"] == message, (method, target, reply.body)
     assert (await api.get(path)).body == lead
+
+
+async def test_overlong_contact_fields_are_400s_not_500s(api, pool):
+    """Regression (found fuzzing from the OpenAPI document): text past PostgreSQL's index entry limit (~2.7 kB)
+    in an indexed contact field made every write path answer 500."""
+    lead = (await api.post(BASE, json={"firstName": "Keep"})).body
+    long_hex = uuid.uuid4().hex * 125  # 4000 characters that do not compress
+    for field, limit in (("email", 320), ("phone", 64), ("telegramUsername", 64), ("firstName", 200)):
+        reply = await api.post(BASE, json={field: long_hex})
+        assert (reply.status, reply.body) == (400, {"error": f"{field} must be at most {limit} characters"})
+        reply = await api.patch(f"{BASE}/{lead['id']}", json={field: long_hex})
+        assert (reply.status, reply.body) == (400, {"error": f"{field} must be at most {limit} characters"})
+    assert (await api.post(BASE, json={"email": "x" * 300 + "@example.com"})).status == 201  # at the limit
+    reply = await api.post(BASE + "/import", data=csv_form(f"email\n{long_hex}@example.com\nok@example.com\n".encode()))
+    assert reply.status == 200 and reply.body["imported"] == 1
+    assert reply.body["errors"] == [{"row": 1, "error": "email must be at most 320 characters"}]
+    assert await pool.fetchval("SELECT count(*) FROM leads") == 3
+
+
+async def test_import_with_a_malformed_part_header_is_a_400(api, pool):
+    """Regression (found fuzzing): a part header aiohttp cannot parse raised past the handler as a 500."""
+    boundary = "b0undary"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"\x85a\x0c\"\r\n\r\nx\r\n--{boundary}--\r\n"
+            ).encode()
+    reply = await api.post(BASE + "/import", raw=body,
+                           headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    assert reply.status == 400 and reply.body["error"].startswith("Malformed multipart body")
+    assert await pool.fetchval("SELECT count(*) FROM leads") == 0

@@ -238,14 +238,17 @@ async def test_a_reply_is_logged_in_the_recipients_org_and_marks_the_email_repli
 async def test_a_reply_is_never_attributed_to_another_org(hook, api, other, outbound, pool):
     await save_sender(api, "sales@acme.test")
     await insert_lead(pool, other.org_id, email="ivan@example.com")  # the same person is also B's lead
-    # Unknown recipient, or an address both orgs use: nobody's conversation gets it.
+    # An unknown recipient: nobody's conversation gets it.
     assert (await receive(hook, "ivan@example.com", ["nobody@acme.test"]))[1] == \
         {"received": True, "type": "email.received", "success": False, "error": "Unknown recipient address"}
-    await save_sender(other, "SALES@acme.test")
-    assert (await receive(hook, "ivan@example.com", ["sales@acme.test"]))[1]["error"] == \
-        "Recipient address is shared by several organizations"
     # A sender who is not a lead of the recipient's org.
     await save_sender(other, "hello@globex.test")
     assert (await receive(hook, "stranger@example.com", ["hello@globex.test"]))[1]["error"] == "Lead not found"
     assert await pool.fetchval("SELECT count(*) FROM messages WHERE direction = 'inbound'") == 0
-    assert await status_of(pool, outbound[1]["id"]) == "sent"
+    # An address belongs to one org: B cannot take A's, so a reply to it goes to A's lead only.
+    refused = await other.put("/api/dashboard/channels",
+                              json={"channel": "email", "config": {"fromEmail": "SALES@acme.test"}})
+    assert refused.status == 409
+    assert (await receive(hook, "ivan@example.com", ["sales@acme.test"]))[1]["success"] is True
+    orgs = await pool.fetch("SELECT org_id FROM messages WHERE direction = 'inbound'")
+    assert [row["org_id"] for row in orgs] == [api.org_id]

@@ -24,24 +24,6 @@ def test_has_contact(lead, expected):
     assert policy.has_contact(lead) is expected
 
 
-def test_parse_channels_keeps_order_and_drops_repeats():
-    assert policy.parse_channels(["email", "voice", "email"], "a", "b") == ["email", "voice"]
-    with pytest.raises(errors.Invalid, match="^a$"):
-        policy.parse_channels("voice", "a", "b")
-    with pytest.raises(errors.Invalid, match="^b$"):
-        policy.parse_channels(["voice", 1], "a", "b")
-    with pytest.raises(errors.Invalid, match="^b$"):
-        policy.parse_channels(["sms"], "a", "b")
-
-
-def test_status_filter():
-    assert policy.parse_status_filter(LeadStatus, None) is None
-    assert policy.parse_status_filter(LeadStatus, "all") is None
-    assert policy.parse_status_filter(LeadStatus, "new") == "new"
-    with pytest.raises(errors.Invalid):
-        policy.parse_status_filter(LeadStatus, "hot")
-
-
 def test_start_and_pause_rules():
     policy.check_start(CampaignStatus.DRAFT)
     policy.check_start(CampaignStatus.PAUSED)
