@@ -40,7 +40,7 @@ async def execute_campaign(request: web.Request) -> web.Response:
         handle = runtime(request)  # before the status is written: a 503 must leave the campaign as it was
         if campaign["status"] != CampaignStatus.ACTIVE.value:
             await campaigns.update_campaign(conn, org_id, campaign_id, {"status": CampaignStatus.ACTIVE.value})
-    run = handle.run(campaign_id)
+    run = await handle.submit(campaign_id)  # the actor lookup is a blocking call to Ray: off the loop
     if not wait:
         return await accepted(request, campaign_id)
     summary = await run
@@ -71,7 +71,7 @@ async def start_campaign(request: web.Request) -> web.Response:
     row = await change_status(request, CampaignStatus.ACTIVE, policy.check_start)
     handle = request.app.get(keys.RUNTIME)
     if handle is not None:
-        handle.run(row["id"])  # runs in the background; the feed reports it
+        await handle.submit(row["id"])  # runs in the background; the feed reports it
     return wire.json_response(wire.to_wire(row))
 
 
