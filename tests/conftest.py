@@ -13,6 +13,8 @@ from outreach.runtime.config import Settings
 from outreach.storage import api_keys, db, migrate, orgs
 from outreach.storage.redis_store import redis_ctx
 from tests.fakes.clerk import FakeClerk
+from tests.fakes.twilio import FakeTwilio
+from tests.fakes.voice_agent import FakeVoiceAgent
 
 POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -65,6 +67,20 @@ async def clean_state(request):
     )
     await pool.execute("TRUNCATE " + ", ".join(f'"{row["tablename"]}"' for row in tables) + " CASCADE")
     await request.getfixturevalue("redis").flushdb()
+
+
+@pytest.fixture
+async def fake_twilio():
+    fake = await FakeTwilio().start()
+    yield fake
+    await fake.stop()
+
+
+@pytest.fixture
+async def fake_agent():
+    fake = await FakeVoiceAgent().start()
+    yield fake
+    await fake.stop()
 
 
 @pytest.fixture

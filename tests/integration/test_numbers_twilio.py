@@ -12,19 +12,13 @@ from outreach.http.app import Deps, build_app
 from outreach.storage import api_keys, db, numbers, orgs
 from tests.conftest import Api
 from tests.factories import insert_call, insert_number
-from tests.fakes.twilio import FakeTwilio, twilio_port
+from tests.fakes.twilio import twilio_port
 
 BASE = "/api/dashboard/numbers"
 PUBLIC_URL = "https://outreach.example.com"
 NOT_CONFIGURED = {"error": "Twilio is not configured. Please add TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN."}
 ROW_KEYS = {"id", "orgId", "number", "label", "provider", "status", "campaignId", "createdAt"}
 
-
-@pytest.fixture
-async def fake_twilio():
-    fake = await FakeTwilio().start()
-    yield fake
-    await fake.stop()
 
 
 @pytest.fixture

@@ -14,25 +14,12 @@ from outreach.runtime.providers.voice_agent import VoiceAgent
 from outreach.storage import calls
 from tests.factories import insert_call, insert_lead, insert_number
 from tests.fakes.twilio import FakeTwilio, call_fields, post_status, twilio_port
-from tests.fakes.voice_agent import FakeVoiceAgent
 
 PUBLIC_URL = "https://outreach.example.com"
 STATUS = PUBLIC_URL + "/api/webhook/twilio/status"
 VOICE = PUBLIC_URL + "/api/webhook/twilio/voice"
 
 
-@pytest.fixture
-async def fake_twilio():
-    fake = await FakeTwilio().start()
-    yield fake
-    await fake.stop()
-
-
-@pytest.fixture
-async def fake_agent():
-    fake = await FakeVoiceAgent().start()
-    yield fake
-    await fake.stop()
 
 
 @pytest.fixture

@@ -12,16 +12,9 @@ from outreach.runtime.providers.voice_agent import VoiceAgent
 from outreach.storage import api_keys, db, orgs
 from tests.conftest import Api
 from tests.fakes.server import LocalServer
-from tests.fakes.voice_agent import FakeVoiceAgent
 
 SYNC = "/api/dashboard/voice/sync"
 
-
-@pytest.fixture
-async def fake_agent():
-    fake = await FakeVoiceAgent().start()
-    yield fake
-    await fake.stop()
 
 
 @pytest.fixture

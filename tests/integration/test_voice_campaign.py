@@ -30,18 +30,6 @@ SCRIPTED = {"+380501110001": ("completed", 75, "human"), "+380501110002": ("comp
             "+380501110003": ("no-answer", None, None), "+380501110004": ("completed", 25, "machine_end_beep")}
 
 
-@pytest.fixture
-async def fake_twilio():
-    fake = await FakeTwilio().start()
-    yield fake
-    await fake.stop()
-
-
-@pytest.fixture
-async def fake_agent():
-    fake = await FakeVoiceAgent().start()
-    yield fake
-    await fake.stop()
 
 
 @pytest.fixture

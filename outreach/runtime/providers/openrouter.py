@@ -16,6 +16,7 @@ import time
 import aiohttp
 
 from outreach.runtime import errors
+from outreach.runtime.providers.http_common import retry_after_of
 
 DEFAULT_MODEL = "google/gemini-2.0-flash-001"
 COMPLETIONS_PATH = "/api/v1/chat/completions"
@@ -383,10 +384,3 @@ def describe(code: int, message: str, retry_after: int | None) -> str:
         return f"OpenRouter rate limit (429): {message}{wait}"
     return f"OpenRouter error {code}: {message}{wait}"
 
-
-def retry_after_of(headers) -> int | None:
-    value = (headers or {}).get("Retry-After")
-    try:
-        return max(0, int(float(value))) if value is not None else None
-    except ValueError:
-        return None

@@ -20,6 +20,7 @@ import time
 import aiohttp
 
 from outreach.runtime.ports import OutboundEmail, SendResult
+from outreach.runtime.providers.http_common import retry_after_of
 
 EMAILS_PATH = "/emails"
 USER_AGENT = "outreach-runtime"
@@ -151,10 +152,3 @@ def load_json(text: str):
     except ValueError:
         return None
 
-
-def retry_after_of(headers) -> int | None:
-    value = (headers or {}).get("Retry-After")
-    try:
-        return max(0, int(float(value))) if value is not None else None
-    except ValueError:
-        return None
