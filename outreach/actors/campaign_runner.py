@@ -32,7 +32,7 @@ USAGE_CHANNELS = ("email", "telegram")
 @dataclasses.dataclass(frozen=True)
 class RunnerOptions:
     batch_size: int = 500
-    max_in_flight: int = 2000  # leads claimed and not yet recorded
+    max_in_flight: int = 4000  # leads claimed and not yet recorded
     concurrency: dict = dataclasses.field(default_factory=lambda: {"email": 1000, "telegram": 8, "voice": 8})
     flush_delay: float = 0.005
     max_results_kept: int = 1000
