@@ -10,6 +10,7 @@ value. Reasons without a message get a plain default ("firstName must be a strin
 """
 from __future__ import annotations
 
+import abc
 import copy
 import dataclasses
 import datetime
@@ -50,16 +51,18 @@ class Failure(Exception):
         self.value = value
 
 
-class Kind:
+class Kind(abc.ABC):
     """The type of a field's value. `text` says the value came from a query string or a form."""
 
     noun = "valid"
 
+    @abc.abstractmethod
     def parse(self, value, *, text: bool):
-        raise NotImplementedError
+        """The value converted, or Refused."""
 
+    @abc.abstractmethod
     def json_schema(self) -> dict:
-        raise NotImplementedError
+        """This kind as JSON Schema, for the OpenAPI document."""
 
     def describe(self, name: str, reason: str, value) -> str:
         return f"{name} must be {self.noun}"
