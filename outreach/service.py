@@ -66,14 +66,14 @@ async def deps_ctx(settings: Settings, with_runtime: bool = False) -> AsyncItera
         await asyncio.to_thread(remote.init_ray, settings)
         runtime = remote.RayRuntime(settings)
     async with db.pool_ctx(settings.database_url) as pool, redis_ctx(settings.redis_url) as redis, \
-            stripe_ctx(settings) as stripe_port, email_ports_ctx(settings) as email_ports:
+            stripe_ctx(settings) as stripe_port, email_ports_ctx(settings, redis) as email_ports:
         yield Deps(pool=pool, redis=redis, runtime=runtime, stripe=stripe_port, liqpay=build_liqpay(settings),
                    twilio=remote.build_twilio(settings), voice_agent=remote.build_voice_agent(settings),
                    **email_ports)
 
 
 @contextlib.asynccontextmanager
-async def email_ports_ctx(settings: Settings) -> AsyncIterator[dict]:
+async def email_ports_ctx(settings: Settings, redis=None) -> AsyncIterator[dict]:
     """The email sender (the sandbox, or Resend when RESEND_API_KEY is set) and the OpenRouter drafter,
     each None when not configured; their HTTP sessions closed at the end."""
     email = None
@@ -81,7 +81,9 @@ async def email_ports_ctx(settings: Settings) -> AsyncIterator[dict]:
         email = sandbox.SandboxEmail(remote.sandbox_outcomes(settings, "email"))
     elif settings.resend_configured:
         email = resend.ResendEmail(settings.resend_api_key, settings.resend_api_url,
-                                   rate_per_second=settings.resend_rate_per_second)
+                                   rate_per_second=settings.resend_rate_per_second,
+                                   limiter=remote.shared_limiter(redis, "resend", settings.resend_api_key,
+                                                                 settings.resend_rate_per_second))
     drafter = (openrouter.OpenRouterDrafter(settings.openrouter_api_key, settings.openrouter_base_url)
                if settings.openrouter_api_key else None)
     try:

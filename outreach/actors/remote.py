@@ -25,7 +25,7 @@ from outreach.runtime import crypto, errors
 from outreach.runtime.config import Settings
 from outreach.runtime.ports import SendJob, SendResult
 from outreach.runtime.providers import openrouter, resend, sandbox, telegram, twilio, voice_agent
-from outreach.storage import db, email_senders, numbers, telegram_accounts
+from outreach.storage import db, email_senders, numbers, rate_limits, telegram_accounts
 from outreach.storage.calls import CallLogStore
 from outreach.storage.redis_store import open_redis
 from outreach.storage.run_store import PgAccountStore, PgRunStore, RedisEventSink
@@ -123,7 +123,7 @@ class CampaignActor(ActorBase):
         pool = await self.pool()
         store = PgRunStore(pool, self.campaign_id, self.settings.plan_limits)
         campaign = await store.load_campaign()
-        dispatchers = await build_dispatchers(self.settings, pool, campaign)
+        dispatchers = await build_dispatchers(self.settings, pool, campaign, self.redis())
         return CampaignRunner(self.campaign_id, store, RedisEventSink(self.redis(), self.campaign_id), dispatchers,
                               self.options, drafter=self.drafter())
 
@@ -270,7 +270,7 @@ class LineVoiceDispatcher:
         return await handle.call.remote(call_request(job, line["number"], self.campaign))
 
 
-async def build_dispatchers(settings: Settings, pool, campaign: dict) -> dict:
+async def build_dispatchers(settings: Settings, pool, campaign: dict, redis=None) -> dict:
     dispatchers = {"telegram": AccountTelegramDispatcher(settings, pool, campaign["org_id"]),
                    "voice": LineVoiceDispatcher(settings, pool, campaign)}
     if settings.sandbox:
@@ -278,11 +278,11 @@ async def build_dispatchers(settings: Settings, pool, campaign: dict) -> dict:
         sender = settings.email_from or "Outreach Sandbox <sandbox@outreach.invalid>"
         dispatchers["email"] = EmailDispatcher(sandbox.SandboxEmail(outcomes), sender)
     else:
-        dispatchers["email"] = await email_dispatcher(settings, pool, campaign["org_id"])
+        dispatchers["email"] = await email_dispatcher(settings, pool, campaign["org_id"], redis)
     return dispatchers
 
 
-async def email_dispatcher(settings: Settings, pool, org_id) -> EmailDispatcher:
+async def email_dispatcher(settings: Settings, pool, org_id, redis=None) -> EmailDispatcher:
     """Resend, from the org's saved sender, else OUTREACH_EMAIL_FROM; without a key or a sender every send
     is refused with the setting to fix (the leads stay pending for email)."""
     if not settings.resend_configured:
@@ -293,14 +293,23 @@ async def email_dispatcher(settings: Settings, pool, org_id) -> EmailDispatcher:
         reason = "No email sender: save the organization's email settings, or set OUTREACH_EMAIL_FROM"
         return EmailDispatcher(UnconfiguredEmail(reason), "")
     from_address, reply_to = (sender["from"], sender["reply_to"]) if sender else (settings.email_from, None)
-    client = resend_client(settings.resend_api_key, settings.resend_api_url, settings.resend_rate_per_second)
+    client = resend_client(settings.resend_api_key, settings.resend_api_url, settings.resend_rate_per_second, redis)
     return EmailDispatcher(client, from_address, reply_to)
 
 
 @functools.cache
-def resend_client(api_key: str, base_url: str, rate_per_second: int) -> resend.ResendEmail:
-    """One per process and key: every run in this actor shares its session and its rate limiter."""
-    return resend.ResendEmail(api_key, base_url, rate_per_second=rate_per_second)
+def resend_client(api_key: str, base_url: str, rate_per_second: int, redis=None) -> resend.ResendEmail:
+    """One per process and key: every run in this actor shares its session; with Redis, the account's rate
+    limit is shared by every process that sends through it."""
+    return resend.ResendEmail(api_key, base_url, rate_per_second=rate_per_second,
+                              limiter=shared_limiter(redis, "resend", api_key, rate_per_second))
+
+
+def shared_limiter(redis, provider: str, api_key: str, per_second: int):
+    if redis is None:
+        return None
+    return rate_limits.SharedRateLimiter(redis, rate_limits.key_for(provider, api_key), per_second,
+                                         fallback=resend.RateLimiter(per_second))
 
 
 class UnconfiguredEmail:

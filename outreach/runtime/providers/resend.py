@@ -57,10 +57,12 @@ class ResendEmail:
     """One per API key: a shared aiohttp session (made inside the running loop) and rate limiter."""
 
     def __init__(self, api_key: str, base_url: str = "https://api.resend.com", *, rate_per_second: float = 10,
-                 timeout: float = 10, session_factory=None):
+                 timeout: float = 10, session_factory=None, limiter=None):
+        """`limiter`: anything with `async wait()`; by default one of this process (storage.rate_limits
+        has the one shared by every process, which the runtime and the API use)."""
         self.url = base_url.rstrip("/") + EMAILS_PATH
         self.headers = {"Authorization": f"Bearer {api_key}", "User-Agent": USER_AGENT}
-        self.limiter = RateLimiter(rate_per_second)
+        self.limiter = limiter or RateLimiter(rate_per_second)
         self.timeout = timeout
         self.session_factory = session_factory or aiohttp.ClientSession
         self._session: aiohttp.ClientSession | None = None
