@@ -96,9 +96,10 @@ class OutcomeBatch:
         self.attempt_outcomes.append(outcome)
         self.attempt_provider_ids.append(result.provider_id)
         self.attempt_errors.append(result.error)
-        if outcome not in ("sent", "unknown"):
+        if outcome not in ("sent", "unknown"):  # only what really went out counts (a call's reserved minute too)
             self.refund_emails += item.channel == "email"
             self.refund_telegram += item.channel == "telegram"
+            self.minutes -= item.channel == "voice"
         if outcome == "not_sent":
             return
         if item.channel == "voice":
@@ -126,7 +127,8 @@ class OutcomeBatch:
         self.call_numbers.append(item.lead.get("phone"))
         self.call_durations.append(duration)
         self.call_provider_ids.append(item.result.provider_id)
-        self.minutes += math.ceil(duration / 60) if item.result.ok else 0
+        if item.result.ok:  # its first minute was reserved when the call started
+            self.minutes += max(math.ceil(duration / 60), 1) - 1
 
     def add_end(self, item: Ended) -> None:
         self.lead_ids.append(item.lead["id"])

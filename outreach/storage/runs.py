@@ -13,7 +13,7 @@ import asyncpg
 from outreach.runtime import errors, policy
 
 LEAD_FIELDS = "l.id, l.first_name, l.last_name, l.phone, l.email, l.telegram_username, l.company, l.timezone, l.status"
-USAGE_COLUMN = {"email": "emails", "telegram": "telegram"}
+USAGE_COLUMN = {"email": "emails", "telegram": "telegram", "voice": "minutes"}
 
 
 def month_start(now: datetime.datetime | None = None) -> datetime.date:
@@ -130,13 +130,10 @@ async def reserve_usage(conn: asyncpg.Connection, org_id, plan: str, channel: st
     limits = policy.limits_for(plan, plan_limits)
     month = month_start()
     await conn.execute("INSERT INTO usage (org_id, month) VALUES ($1, $2) ON CONFLICT DO NOTHING", org_id, month)
-    if channel == "voice":
-        used = await conn.fetchval("SELECT minutes FROM usage WHERE org_id = $1 AND month = $2", org_id, month)
-        if used < limits.minutes:
-            return [], None
-        return lead_ids, f"Voice minutes limit reached ({used}/{limits.minutes})"
+    # A call reserves its first minute, so concurrent calls cannot all start on the last free one;
+    # the rest of its minutes are added when it ends (record_outcomes).
     column = USAGE_COLUMN[channel]
-    limit = limits.emails if channel == "email" else limits.telegram
+    limit = {"email": limits.emails, "telegram": limits.telegram, "voice": limits.minutes}[channel]
     row = await conn.fetchrow(
         f"""UPDATE usage u SET {column} = u.{column} + g.granted
             FROM (SELECT least($3::int, greatest($4::int - {column}, 0)) AS granted, {column} AS before
@@ -147,7 +144,7 @@ async def reserve_usage(conn: asyncpg.Connection, org_id, plan: str, channel: st
     granted = row["granted"]
     if granted == len(lead_ids):
         return [], None
-    name = "Email" if channel == "email" else "Telegram message"
+    name = {"email": "Email", "telegram": "Telegram message", "voice": "Voice minutes"}[channel]
     return lead_ids[granted:], f"{name} limit reached ({row['before'] + granted}/{limit})"
 
 
@@ -191,8 +188,8 @@ WITH finished AS (
     RETURNING id
 ), usage_change AS (
     UPDATE usage SET emails = greatest(emails - $24, 0), telegram = greatest(telegram - $25, 0),
-                     minutes = minutes + $26
-    WHERE org_id = $12 AND month = $27 AND ($24 > 0 OR $25 > 0 OR $26 > 0)
+                     minutes = greatest(minutes + $26, 0)
+    WHERE org_id = $12 AND month = $27 AND ($24 > 0 OR $25 > 0 OR $26 <> 0)
     RETURNING org_id
 )
 SELECT (SELECT count(*) FROM finished) + (SELECT count(*) FROM withdrawn) + (SELECT count(*) FROM ended)

@@ -250,3 +250,25 @@ async def test_a_feed_outage_does_not_stop_the_run(api, pool, redis):
     runner.events = BrokenFeed()
     summary = await runner.run()
     assert summary["status"] == "completed" and summary["counts"]["processed"] == 10
+
+
+async def test_concurrent_calls_cannot_all_start_on_the_last_free_minute(api, pool, redis):
+    leads = [{"firstName": f"V{i}", "phone": f"+1555000{i}"} for i in range(3)]
+    campaign_id, _ = await campaign_with_leads(api, pool, 0, channels=("voice",), leads=leads, plan="starter",
+                                               settings={"callingWindow": {"start": "00:00", "end": "23:59"}})
+    await pool.execute("INSERT INTO usage (org_id, month, minutes) "
+                       "VALUES ($1, date_trunc('month', now() at time zone 'utc'), 499)", api.org_id)
+    summary = await make_runner(pool, redis, campaign_id, mixes={"voice": {"sent": 1.0}}).run()
+    assert summary["counts"]["succeeded"] == 1 and summary["counts"]["pending"] == 2
+    assert "Voice minutes limit reached (500/500)" in summary["reason"]
+    duration = await pool.fetchval("SELECT duration FROM call_logs")
+    assert await pool.fetchval("SELECT minutes FROM usage WHERE org_id = $1", api.org_id) == \
+        499 + -(-duration // 60)  # the reserved first minute and the rest of the call
+
+
+async def test_a_call_that_does_not_reach_the_lead_gives_its_minute_back(api, pool, redis):
+    leads = [{"firstName": "N", "phone": "+15550009"}]
+    campaign_id, _ = await campaign_with_leads(api, pool, 0, channels=("voice",), leads=leads, plan="starter",
+                                               settings={"callingWindow": {"start": "00:00", "end": "23:59"}})
+    await make_runner(pool, redis, campaign_id, mixes={"voice": {"no_answer": 1.0}}).run()
+    assert await pool.fetchval("SELECT minutes FROM usage WHERE org_id = $1", api.org_id) == 0
