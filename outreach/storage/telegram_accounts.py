@@ -7,6 +7,7 @@ import zoneinfo
 import asyncpg
 
 from outreach.runtime import errors
+from outreach.storage import db
 
 # The session is selected only by load_session: it leaves the database only for the account's actor.
 COLUMNS = (
@@ -174,3 +175,32 @@ async def load_session(conn: asyncpg.Connection, account_id) -> str | None:
     """The account's encrypted session, for its actor alone; None when it has none (a sandbox account)."""
     session = await conn.fetchval("SELECT session FROM telegram_accounts WHERE id = $1", account_id)
     return None if session in (None, "", SANDBOX_SESSION) else session
+
+
+PEER_LIFETIME_DAYS = 30  # a username can change hands: resolve it again after this long
+
+
+class PgPeers:
+    """One account's resolved usernames in PostgreSQL (the TelethonSender's `peers`)."""
+
+    def __init__(self, pool: asyncpg.Pool, account_id):
+        self.pool = pool
+        self.account_id = account_id
+
+    async def get(self, username: str) -> tuple[int, int] | None:
+        async with db.connection(self.pool) as conn:
+            row = await conn.fetchrow(
+                """SELECT user_id, access_hash FROM telegram_peers
+                   WHERE account_id = $1 AND username = $2 AND resolved_at > now() - make_interval(days => $3)""",
+                self.account_id, username, PEER_LIFETIME_DAYS,
+            )
+        return (row["user_id"], row["access_hash"]) if row else None
+
+    async def put(self, username: str, user_id: int, access_hash: int) -> None:
+        async with db.connection(self.pool) as conn:
+            await conn.execute(
+                """INSERT INTO telegram_peers (account_id, username, user_id, access_hash) VALUES ($1, $2, $3, $4)
+                   ON CONFLICT (account_id, username) DO UPDATE
+                   SET user_id = EXCLUDED.user_id, access_hash = EXCLUDED.access_hash, resolved_at = now()""",
+                self.account_id, username, user_id, access_hash,
+            )

@@ -323,3 +323,23 @@ async def test_an_account_that_cannot_send_refuses_without_counting(
     result = await actors(account["id"], settings).send(str(campaign_id), "lead_one", "Hi")
     assert (result.outcome, result.error, result.channel_blocked) == (outcome, error, True)
     assert (await account_state(pool, account["id"]))["daily_message_count"] == 0
+
+
+async def test_a_resolved_username_is_kept_for_the_account_across_actor_restarts(pool):
+    from outreach.storage.telegram_accounts import PgPeers
+
+    account = await pool.fetchval("INSERT INTO telegram_accounts (phone, session) VALUES ('+380500000077', 's') "
+                                  "RETURNING id")
+    senders = []
+    try:
+        for script in ([fake.resolve(LEAD), fake.send(1)], [fake.send(2)]):  # the second process never resolves
+            client = telegram.build_client(fake.session_string(), API_ID, API_HASH)
+            server = fake.attach(client, fake.FakeTelegram(script))
+            senders.append(telegram.TelethonSender(client, peers=PgPeers(pool, account)))
+            assert (await senders[-1].send_message("@Lead_One", "Hi")).ok
+            assert server.script == []
+    finally:
+        for sender in senders:
+            await sender.close()
+    await pool.execute("UPDATE telegram_peers SET resolved_at = now() - interval '31 days'")
+    assert await PgPeers(pool, account).get("lead_one") is None  # a username can change hands: resolve again

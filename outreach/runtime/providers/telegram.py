@@ -53,13 +53,28 @@ def build_client(session: str | None, api_id: int, api_hash: str) -> TelegramCli
                           raise_last_call_error=True)
 
 
+class MemoryPeers:
+    """Resolved usernames kept for the life of the sender (storage.telegram_accounts.PgPeers keeps them longer)."""
+
+    def __init__(self):
+        self.known: dict[str, tuple[int, int]] = {}
+
+    async def get(self, username: str) -> tuple[int, int] | None:
+        return self.known.get(username)
+
+    async def put(self, username: str, user_id: int, access_hash: int) -> None:
+        self.known[username] = (user_id, access_hash)
+
+
 class TelethonSender:
     """The TelegramSender port over one account's client; connects on first use, `close()` disconnects."""
 
-    def __init__(self, client: TelegramClient, timeout: float = SEND_TIMEOUT):
+    def __init__(self, client: TelegramClient, timeout: float = SEND_TIMEOUT, peers=None):
+        """`peers`: where this account's resolved usernames are kept (`get`/`put`), so a username is
+        resolved once per account, not once per actor process."""
         self.client = client
         self.timeout = timeout
-        self.peers: dict[str, types.InputPeerUser] = {}
+        self.peers = peers or MemoryPeers()
         self._connecting = asyncio.Lock()
 
     async def send_message(self, username: str, text: str) -> SendResult:
@@ -68,7 +83,7 @@ class TelethonSender:
             return SendResult("username_not_found", error=f"{username!r} is not a Telegram username")
         try:
             await self._connect()
-            peer = self.peers.get(name) or await self._resolve(name)
+            peer = await self._known(name) or await self._resolve(name)
         except tl_errors.RPCError as exc:
             return outcome_for(exc)
         except (OSError, asyncio.TimeoutError) as exc:  # nothing was sent
@@ -93,11 +108,15 @@ class TelethonSender:
                 await self.client.disconnect()  # drop a half-made connection: the next send starts clean
                 raise
 
+    async def _known(self, name: str) -> types.InputPeerUser | None:
+        known = await self.peers.get(name.lower())
+        return types.InputPeerUser(*known) if known else None
+
     async def _resolve(self, name: str) -> types.InputPeerUser | None:
         resolved = await asyncio.wait_for(self.client(functions.contacts.ResolveUsernameRequest(name)), self.timeout)
         peer = input_user(resolved)
         if peer is not None:
-            self.peers[name] = peer
+            await self.peers.put(name.lower(), peer.user_id, peer.access_hash)
         return peer
 
     async def _send(self, peer: types.InputPeerUser, text: str) -> SendResult:
