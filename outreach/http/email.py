@@ -108,6 +108,11 @@ async def send_lead_email(request: web.Request) -> web.Response:
     email = OutboundEmail(from_address, recipient, reply_to, fields["subject"], fields["text"],
                           tags=(("org_id", str(org_id)),))
     result = await send_through(port, email, str(message["id"]))
+    if result.outcome == "unknown":
+        # Resend may have accepted it: the message stays pending and counted, and the answer says so,
+        # so nobody sends it again under a new key. Its delivery webhook settles the status.
+        return wire.json_response({"success": True, "messageId": message["id"], "resendId": None,
+                                   "pending": True, "warning": result.error}, status=202)
     async with db.connection(request.app[keys.DB]) as conn:
         await messages.finish_email(conn, org_id, message["id"], sent=result.ok, provider_id=result.provider_id,
                                     error=None if result.ok else result.error, month=month)

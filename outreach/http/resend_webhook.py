@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime
 import email.utils
 import hashlib
 import hmac
@@ -61,12 +62,30 @@ async def receive_resend_event(request: web.Request) -> web.Response:
         raise errors.NotConfigured("Resend webhook is not configured: set RESEND_WEBHOOK_SECRET")
     body = await request.read()
     event_id = verify_signature(signing_key(secret), request.headers, body, time.time())
-    kind, data = parse_event(params.parse(request, "body", decode_event(body)))
+    raw = decode_event(body)
+    kind, data = parse_event(params.parse(request, "body", raw))
+    created_at = raw.get("created_at") if isinstance(raw, dict) else None
     async with db.transaction(request.app[keys.DB]) as conn:
         if not await webhook_events.record_event(conn, PROVIDER, event_id):
             return wire.json_response({"received": True, "type": kind, "duplicate": True})
         outcome = await apply_reply(conn, data) if kind == RECEIVED else await apply_status(conn, kind, data)
+        if outcome.get("unknown_email") and is_recent(created_at, time.time()):
+            # A fast bounce can arrive before the send's answer is stored: refuse it (the transaction, with
+            # its dedupe record, rolls back) so Resend delivers it again a little later.
+            raise errors.Conflict("Unknown email id; retry later")
+    outcome.pop("unknown_email", None)
     return wire.json_response({"received": True, "type": kind, **outcome})
+
+
+def is_recent(created_at, now: float, window: float = 3600) -> bool:
+    """An event created in the last hour; later, an unknown email id is not ours to wait for."""
+    try:
+        created = datetime.datetime.fromisoformat(str(created_at).replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    if created.tzinfo is None:
+        created = created.replace(tzinfo=datetime.timezone.utc)
+    return now - created.timestamp() < window
 
 
 # --- Svix signatures ------------------------------------------------------------------------------------
@@ -133,6 +152,8 @@ async def apply_status(conn, kind: str, data: dict) -> dict:
         return {"updated": False}
     bounce = data.get("bounce") if isinstance(data.get("bounce"), dict) else {}
     error = bounce.get("message") if status == "failed" and isinstance(bounce.get("message"), str) else None
+    if not await messages.has_email(conn, org_id, email_id):
+        return {"updated": False, "unknown_email": True}
     return {"updated": await messages.advance_status(conn, org_id, email_id, status, error)}
 
 

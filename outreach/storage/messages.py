@@ -66,6 +66,11 @@ async def finish_email(conn: asyncpg.Connection, org_id, message_id, *, sent: bo
     return dict(row) if row else None
 
 
+async def has_email(conn: asyncpg.Connection, org_id, provider_id: str) -> bool:
+    return bool(await conn.fetchval(
+        "SELECT 1 FROM messages WHERE org_id = $1 AND provider_id = $2 AND channel = 'email'", org_id, provider_id))
+
+
 async def advance_status(conn: asyncpg.Connection, org_id, provider_id: str, status: str,
                          error: str | None = None) -> bool:
     """Move an outbound email forward (pending < sent < delivered < read < replied), never back; `failed`

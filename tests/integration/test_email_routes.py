@@ -319,3 +319,14 @@ async def test_generate_is_503_without_openrouter(api, bare):
     reply = await Api(bare, api.token).post(f"{DASH}/generate", json={"type": "initial"})
     assert (reply.status, reply.body) == \
         (503, {"error": "AI email generation is not configured: set OPENROUTER_API_KEY"})
+
+
+async def test_a_send_whose_answer_is_lost_stays_pending_and_counted(api, lead, pool, resend, ports):
+    ports["email"].timeout = 0.3
+    resend.hold()
+    reply = await api.post("/api/dashboard/email/send", json=send_body(lead))
+    resend.release()
+    assert reply.status == 202 and reply.body["pending"] is True and "may have been sent" in reply.body["warning"]
+    rows = await messages_of(pool, api.org_id)
+    assert [row["status"] for row in rows] == ["pending"]  # its delivery webhook settles it
+    assert await emails_used(pool, api.org_id) == 1  # it may have gone out: it counts

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import datetime
 import hashlib
 import hmac
 import json
@@ -252,3 +253,17 @@ async def test_a_reply_is_never_attributed_to_another_org(hook, api, other, outb
     assert (await receive(hook, "ivan@example.com", ["sales@acme.test"]))[1]["success"] is True
     orgs = await pool.fetch("SELECT org_id FROM messages WHERE direction = 'inbound'")
     assert [row["org_id"] for row in orgs] == [api.org_id]
+
+
+async def test_a_fresh_event_for_an_email_not_stored_yet_is_refused_so_resend_retries(hook, api, pool):
+    recent = datetime.datetime.now(datetime.timezone.utc).isoformat()
+    body = json.dumps({"type": "email.bounced", "created_at": recent,
+                       "data": {"email_id": "re_early", "tags": {"org_id": str(api.org_id)}}}).encode()
+    headers = signed_headers(body, event_id="msg_early")
+    status, reply = await post(hook, body, headers)
+    assert status == 409 and reply == {"error": "Unknown email id; retry later"}
+    lead = await insert_lead(pool, api.org_id, email="late@example.com")
+    message = await insert_message(pool, api.org_id, lead["id"], content="Hi", provider_id="re_early")
+    status, reply = await post(hook, body, signed_headers(body, event_id="msg_early"))  # Resend's retry
+    assert status == 200 and reply["updated"] is True
+    assert await status_of(pool, message["id"]) == "failed"
