@@ -71,7 +71,8 @@ async def create_checkout(request: web.Request) -> web.Response:
         raise errors.NotConfigured(f"Stripe has no price for the {plan} plan. Set STRIPE_PRICE_{plan.upper()}.")
     org_id = principal(request).org_id
     state = await load_state(request, org_id)
-    if state["stripe_subscription_id"] and state["plan"] != "free":
+    if state["stripe_subscription_id"]:
+        # Also when it lapsed (past_due, unpaid): Stripe may still collect it, so a second one would bill twice.
         raise errors.Conflict("This organization already has a subscription. Change the plan in the billing portal.")
     customer = await ensure_customer(request, port, state)
     url = await port.create_checkout(

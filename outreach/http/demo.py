@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 import uuid
 
 from aiohttp import web
@@ -44,6 +45,7 @@ async def send_demo_email(request: web.Request) -> web.Response:
     address = (await params.body(request))["email"].lower()
     port, sender = demo_sender(request)
     redis = request.app[keys.REDIS]
+    await count_demo_send(redis, request.remote or "unknown")
     claim = "demo:email:" + hashlib.sha256(address.encode()).hexdigest()
     if not await redis.set(claim, "1", nx=True, ex=DEMO_WINDOW_SECONDS):
         wait = await redis.ttl(claim)
@@ -55,6 +57,28 @@ async def send_demo_email(request: web.Request) -> web.Response:
         await redis.delete(claim)
         raise errors.ProviderError(f"Failed to send email: {result.error}")
     return wire.json_response({"success": True})
+
+
+DEMO_PER_CLIENT_PER_HOUR = 5
+DEMO_PER_DAY = 200  # the demo spends the deployment's sending quota and reputation: keep it small
+
+
+async def count_demo_send(redis, client: str) -> None:
+    """A public route: besides one email per address, at most a few per caller an hour and a cap a day."""
+    day = int(time.time() // 86400)
+    caller = "demo:client:" + hashlib.sha256(client.encode()).hexdigest()
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.incr(caller)
+        pipe.expire(caller, DEMO_WINDOW_SECONDS, nx=True)
+        pipe.incr(f"demo:day:{day}")
+        pipe.expire(f"demo:day:{day}", 86400, nx=True)
+        from_caller, _, today, _ = await pipe.execute()
+    if from_caller > DEMO_PER_CLIENT_PER_HOUR:
+        raise errors.RateLimited("Too many demo emails from this address. Try again later.",
+                                 retry_after=DEMO_WINDOW_SECONDS)
+    if today > DEMO_PER_DAY:
+        raise errors.RateLimited("The demo has reached its daily limit. Try again tomorrow.",
+                                 retry_after=86400 - int(time.time() % 86400))
 
 
 def demo_sender(request: web.Request) -> tuple[object, str]:

@@ -216,6 +216,14 @@ async def test_a_subscribed_org_changes_plans_in_the_portal(payer, stripe_fake, 
     assert stripe_fake.requests == []
 
 
+async def test_a_lapsed_subscription_still_sends_the_org_to_the_portal(payer, stripe_fake, pool):
+    api = await payer("acme")  # past_due: free for now, but Stripe may still collect the subscription
+    await pool.execute("UPDATE organizations SET plan = 'free', stripe_customer_id = 'cus_x', "
+                       "stripe_subscription_id = 'sub_x' WHERE id = $1", api.org_id)
+    reply = await api.post(BASE + "/checkout", json={"planId": "starter"})
+    assert reply.status == 409 and stripe_fake.requests == []
+
+
 async def test_not_configured_is_a_503_naming_the_setting(start_app, settings, billing_settings, stripe_port, pool):
     bare = await start_app(settings, None)
     org_id = await pool.fetchval("INSERT INTO organizations (name, kind) VALUES ('bare', 'local') RETURNING id")

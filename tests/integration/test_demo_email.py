@@ -116,3 +116,11 @@ async def test_status_says_whether_the_demo_email_can_be_sent(make_replica):
     assert (await status_of(await make_replica()))["email"] is True
     assert (await status_of(await make_replica(email_from=None)))["email"] is False
     assert (await status_of(await make_replica(resend_api_key=None)))["email"] is False
+
+
+async def test_one_caller_gets_a_few_demo_emails_an_hour(make_replica):
+    demo = await make_replica()
+    replies = [await demo.post("/api/demo/email", json={"email": f"visitor{index}@example.com"})
+               for index in range(7)]
+    assert [reply.status for reply in replies] == [200] * 5 + [429] * 2
+    assert "Too many demo emails" in (await replies[-1].json())["error"]
