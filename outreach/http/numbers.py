@@ -101,6 +101,7 @@ async def buy_number(request: web.Request) -> web.Response:
         bought = await twilio.buy_number(phone_number, webhook_url(request, VOICE_WEBHOOK, org_id),
                                          webhook_url(request, STATUS_WEBHOOK, org_id))
     except (errors.Invalid, errors.ProviderError) as exc:
+        await release_if_bought(twilio, phone_number, exc)
         raise twilio_failure("purchase", exc) from exc
     fields = {"number": bought["phone_number"], "label": label, "provider": "twilio",
               "provider_sid": bought["sid"], "status": "active"}
@@ -118,6 +119,20 @@ async def check_plan(request: web.Request, org_id) -> None:
     (a free plan has none), else the usage 429."""
     async with db.connection(request.app[keys.DB]) as conn:
         await usage.check_available(conn, org_id, request.app[keys.SETTINGS].plan_limits, "voice")
+
+
+async def release_if_bought(twilio, phone_number: str, exc: errors.ServiceError) -> None:
+    """The answer was lost in transit (no HTTP status): Twilio may have sold us the number all the same.
+    The purchase is reported failed, so a number that was bought is released rather than left unpaid-for."""
+    if exc.details.get("status") is not None:
+        return
+    try:
+        sid = await twilio.find_number(phone_number)
+    except errors.ServiceError:
+        log.exception("number %s: purchase answer lost and the account could not be checked", phone_number)
+        return
+    if sid is not None:
+        await release_unstored(twilio, {"sid": sid, "phone_number": phone_number})
 
 
 async def release_unstored(twilio, bought: dict) -> None:

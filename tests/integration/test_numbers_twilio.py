@@ -228,3 +228,38 @@ async def test_delete_another_orgs_number_is_not_found_and_releases_nothing(tena
         reply = await api.delete(f"{BASE}/{target}")
         assert (reply.status, reply.body) == (404, {"error": "Not found"})
     assert fake_twilio.released == [] and (await other.get(f"{BASE}/{theirs['id']}")).status == 200
+
+
+async def test_a_purchase_whose_answer_is_lost_is_released_if_twilio_sold_it(settings, pool, redis, make_tenant):
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from outreach.http.app import Deps, build_app
+    from outreach.runtime import errors
+    from tests.conftest import Api
+
+    class LostAnswerTwilio:
+        released: list[str] = []
+
+        async def buy_number(self, phone_number, voice_url, status_callback):
+            raise errors.ProviderError("Twilio request failed: timeout", status=None)  # it was bought meanwhile
+
+        async def find_number(self, phone_number):
+            return "PN" + "1" * 32
+
+        async def release_number(self, sid):
+            self.released.append(sid)
+            return True
+
+    port = LostAnswerTwilio()
+    client = TestClient(TestServer(build_app(settings, Deps(pool=pool, redis=redis, twilio=port)), host="127.0.0.1"))
+    await client.start_server()
+    try:
+        tenant = await make_tenant("buyer")
+        await pool.execute("UPDATE organizations SET plan = 'starter' WHERE id = $1", tenant.org_id)
+        reply = await Api(client, tenant.token, tenant.org_id).post("/api/dashboard/numbers",
+                                                                    json={"phoneNumber": "+14155550123"})
+    finally:
+        await client.close()
+    assert reply.status == 502
+    assert port.released == ["PN" + "1" * 32]
+    assert await pool.fetchval("SELECT count(*) FROM phone_numbers") == 0
