@@ -13,6 +13,7 @@ from outreach.runtime.config import Settings
 from outreach.storage import api_keys, db, migrate, orgs
 from outreach.storage.redis_store import redis_ctx
 from tests.fakes.clerk import FakeClerk
+from tests.fakes.resend import FakeResend
 from tests.fakes.twilio import FakeTwilio
 from tests.fakes.voice_agent import FakeVoiceAgent
 
@@ -67,6 +68,14 @@ async def clean_state(request):
     )
     await pool.execute("TRUNCATE " + ", ".join(f'"{row["tablename"]}"' for row in tables) + " CASCADE")
     await request.getfixturevalue("redis").flushdb()
+
+
+@pytest.fixture
+async def resend():
+    """A local Resend for the modules that send email for real."""
+    fake = await FakeResend().start()
+    yield fake
+    await fake.stop()
 
 
 @pytest.fixture
@@ -137,15 +146,22 @@ class Api:
         return await self.call("DELETE", path, **kwargs)
 
 
+async def tenant_on(client: TestClient, pool, name: str, plan: str | None = None) -> Api:
+    """A self-hosted organization (created if absent, on `plan` if given) and an Api acting for it on `client`."""
+    async with db.transaction(pool) as conn:
+        org_id = await orgs.local_org(conn, name)
+        if plan:
+            await orgs.set_plan(conn, org_id, plan)
+        _, key = await api_keys.create_key(conn, org_id, "test")
+    return Api(client, key, org_id)
+
+
 @pytest.fixture
 def make_tenant(http, pool):
     """Factory: a new self-hosted organization and an Api client acting for it."""
 
     async def make(name: str = "acme") -> Api:
-        async with db.transaction(pool) as conn:
-            org_id = await orgs.local_org(conn, name)
-            _, key = await api_keys.create_key(conn, org_id, "test")
-        return Api(http, key, org_id)
+        return await tenant_on(http, pool, name)
 
     return make
 
@@ -208,7 +224,4 @@ async def ray_http(ray_cluster, ray_settings, settings, pool, redis):
 
 @pytest.fixture
 async def ray_api(ray_http, pool) -> Api:
-    async with db.transaction(pool) as conn:
-        org_id = await orgs.local_org(conn, "runner")
-        _, key = await api_keys.create_key(conn, org_id, "test")
-    return Api(ray_http, key, org_id)
+    return await tenant_on(ray_http, pool, "runner")

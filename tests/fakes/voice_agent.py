@@ -56,21 +56,25 @@ class FakeVoiceAgent(LocalServer):
         return payload
 
     async def prepare_call(self, request: web.Request) -> web.Response:
-        payload = await self.read_signed(request)
-        if payload is None:
-            return web.json_response({"error": "invalid signature"}, status=401)
-        if self.refusals:
-            status, text = self.refusals.pop(0)
-            return web.Response(status=status, text=text)
+        payload, refusal = await self.accept(request)
+        if refusal is not None:
+            return refusal
         self.calls[payload["callLogId"]] = payload
         return web.json_response({"success": True, "callLogId": payload["callLogId"]})
 
     async def push_config(self, request: web.Request) -> web.Response:
-        payload = await self.read_signed(request)
-        if payload is None:
-            return web.json_response({"error": "invalid signature"}, status=401)
-        if self.refusals:
-            status, text = self.refusals.pop(0)
-            return web.Response(status=status, text=text)
+        payload, refusal = await self.accept(request)
+        if refusal is not None:
+            return refusal
         self.configs[payload["orgId"]] = payload
         return web.json_response({"success": True, "config": payload})
+
+    async def accept(self, request: web.Request):
+        """(payload, None) for a signed request the script does not refuse; else (None, the refusal)."""
+        payload = await self.read_signed(request)
+        if payload is None:
+            return None, web.json_response({"error": "invalid signature"}, status=401)
+        if self.refusals:
+            status, text = self.refusals.pop(0)
+            return None, web.Response(status=status, text=text)
+        return payload, None

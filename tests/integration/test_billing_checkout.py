@@ -10,8 +10,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from outreach.http.app import Deps, build_app
 from outreach.runtime.providers.stripe import StripeBilling
-from outreach.storage import api_keys, db, orgs
-from tests.conftest import Api
+from tests.conftest import Api, tenant_on
 from tests.fakes.stripe import CHECKOUT_HOST, PORTAL_HOST, FakeStripe
 
 BASE = "/api/dashboard/billing"
@@ -70,10 +69,7 @@ def payer(billing_http, pool):
     """Factory: an organization reached by API key on the Stripe-configured app."""
 
     async def make(name: str) -> Api:
-        async with db.transaction(pool) as conn:
-            org_id = await orgs.local_org(conn, name)
-            _, key = await api_keys.create_key(conn, org_id, "test")
-        return Api(billing_http, key, org_id)
+        return await tenant_on(billing_http, pool, name)
 
     return make
 
@@ -226,17 +222,14 @@ async def test_a_lapsed_subscription_still_sends_the_org_to_the_portal(payer, st
 
 async def test_not_configured_is_a_503_naming_the_setting(start_app, settings, billing_settings, stripe_port, pool):
     bare = await start_app(settings, None)
-    org_id = await pool.fetchval("INSERT INTO organizations (name, kind) VALUES ('bare', 'local') RETURNING id")
-    async with db.transaction(pool) as conn:
-        _, key = await api_keys.create_key(conn, org_id, "test")
-    api = Api(bare, key, org_id)
+    api = await tenant_on(bare, pool, "bare")
     for path, body in (("/checkout", {"planId": "starter"}), ("/checkout", {"planId": "nope"}), ("/portal", None)):
         reply = await api.post(BASE + path, json=body)
         assert (reply.status, reply.body) == (503, NOT_CONFIGURED), path
     assert (await api.get(BASE + "/payment-methods")).body == {"stripe": False, "liqpay": False}
 
     no_growth = dataclasses.replace(billing_settings, stripe_prices={"starter": PRICES["starter"]})
-    api = Api(await start_app(no_growth, stripe_port), key, org_id)
+    api = Api(await start_app(no_growth, stripe_port), api.token, api.org_id)
     reply = await api.post(BASE + "/checkout", json={"planId": "growth"})
     assert reply.status == 503 and "STRIPE_PRICE_GROWTH" in reply.body["error"]
     assert (await api.get(BASE + "/payment-methods")).body == {"stripe": True, "liqpay": False}

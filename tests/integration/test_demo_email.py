@@ -9,19 +9,12 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from outreach.http.app import Deps, build_app
 from outreach.runtime.providers.resend import ResendEmail
-from tests.fakes.resend import FakeResend, server_error
+from tests.fakes.resend import server_error
 
 PATH = "/api/demo/email"
 SENDER = "Outreach Demo <demo@outreach.test>"
 ALREADY = {"error": "Email already sent to this address. Try again later."}
 
-
-@pytest.fixture
-async def resend():
-    server = FakeResend()
-    await server.start()
-    yield server
-    await server.stop()
 
 
 @pytest.fixture

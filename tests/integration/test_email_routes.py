@@ -15,19 +15,12 @@ from outreach.storage.runs import month_start
 from tests.conftest import Api
 from tests.factories import insert_campaign, insert_lead, insert_usage
 from tests.fakes import openrouter as ai
-from tests.fakes.resend import FakeResend, invalid_recipient, rate_limited, server_error
+from tests.fakes.resend import invalid_recipient, rate_limited, server_error
 
 DASH = "/api/dashboard/email"
 DEFAULT_SENDER = "Outreach <noreply@outreach.test>"
 SCRIPT = "Introduce Nimbus, the scheduling assistant that cuts no-shows for dental clinics by a third."
 
-
-@pytest.fixture
-async def resend():
-    server = FakeResend()
-    await server.start()
-    yield server
-    await server.stop()
 
 
 @pytest.fixture

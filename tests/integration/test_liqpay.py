@@ -14,8 +14,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from outreach.http.app import Deps, build_app
 from outreach.runtime.providers.liqpay import LiqPay
-from outreach.storage import api_keys, db, orgs
-from tests.conftest import Api
+from tests.conftest import Api, tenant_on
 
 CHECKOUT = "/api/dashboard/billing/liqpay"
 HOOK = "/api/webhook/liqpay"
@@ -66,10 +65,7 @@ async def liqpay_http(start_app, liqpay_settings) -> TestClient:
 @pytest.fixture
 def payer(liqpay_http, pool):
     async def make(name: str) -> Api:
-        async with db.transaction(pool) as conn:
-            org_id = await orgs.local_org(conn, name)
-            _, key = await api_keys.create_key(conn, org_id, "test")
-        return Api(liqpay_http, key, org_id)
+        return await tenant_on(liqpay_http, pool, name)
 
     return make
 
@@ -139,10 +135,7 @@ async def test_checkout_for_a_clerk_user_names_the_org_not_the_user(liqpay_http,
 async def test_checkout_amounts_come_from_configuration(start_app, liqpay_settings, pool):
     custom = dataclasses.replace(liqpay_settings, liqpay_amounts={"starter": 999, "growth": 4100, "enterprise": 1})
     client = await start_app(custom, LiqPay(PUBLIC_KEY, PRIVATE_KEY))
-    org_id = await pool.fetchval("INSERT INTO organizations (name, kind) VALUES ('x', 'local') RETURNING id")
-    async with db.transaction(pool) as conn:
-        _, key = await api_keys.create_key(conn, org_id, "test")
-    body = await checkout(Api(client, key, org_id), "starter")
+    body = await checkout(await tenant_on(client, pool, "x"), "starter")
     assert decode(body["data"])["amount"] == 999
 
 

@@ -9,8 +9,8 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from outreach.http.app import Deps, build_app
-from outreach.storage import api_keys, db, numbers, orgs
-from tests.conftest import Api
+from outreach.storage import numbers
+from tests.conftest import Api, tenant_on
 from tests.factories import insert_call, insert_number
 from tests.fakes.twilio import twilio_port
 
@@ -36,11 +36,7 @@ async def twilio_http(settings, pool, redis, fake_twilio):
 @pytest.fixture
 def tenant(twilio_http, pool):
     async def make(name: str, plan: str = "starter") -> Api:
-        async with db.transaction(pool) as conn:
-            org_id = await orgs.local_org(conn, name)
-            await orgs.set_plan(conn, org_id, plan)
-            _, key = await api_keys.create_key(conn, org_id, "test")
-        return Api(twilio_http, key, org_id)
+        return await tenant_on(twilio_http, pool, name, plan=plan)
 
     return make
 

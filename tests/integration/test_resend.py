@@ -19,7 +19,7 @@ from outreach.runtime.config import Settings
 from outreach.runtime.errors import ConfigError
 from outreach.runtime.ports import OutboundEmail, SendJob
 from outreach.runtime.providers.resend import RateLimiter, ResendEmail, email_html
-from tests.conftest import TEST_RUNNER_OPTIONS, Api
+from tests.conftest import TEST_RUNNER_OPTIONS, tenant_on
 from tests.fakes.resend import FakeResend, Reply, error, invalid_recipient, rate_limited, server_error
 from tests.integration.test_execution import setup_campaign
 from tests.integration.test_runner import TEMPLATES
@@ -194,7 +194,6 @@ def test_html_is_escaped_line_by_line():
 @pytest.fixture
 async def resend_api(ray_cluster, ray_settings, settings, pool, redis, fake):
     """An org whose campaigns run on Ray with real email: sandbox off, Resend pointed at the fake."""
-    from outreach.storage import api_keys, db, orgs
 
     actor_settings = dataclasses.replace(ray_settings, sandbox=False, resend_api_key=fake.api_key,
                                          resend_api_url=fake.url(), email_from="Runner <runner@outreach.test>")
@@ -202,10 +201,7 @@ async def resend_api(ray_cluster, ray_settings, settings, pool, redis, fake):
     client = TestClient(TestServer(build_app(settings, Deps(pool=pool, redis=redis, runtime=runtime)),
                                    host="127.0.0.1"))
     await client.start_server()
-    async with db.transaction(pool) as conn:
-        org_id = await orgs.local_org(conn, "resend runner")
-        _, key = await api_keys.create_key(conn, org_id, "test")
-    yield Api(client, key, org_id), actor_settings
+    yield await tenant_on(client, pool, "resend runner"), actor_settings
     await client.close()
 
 

@@ -9,8 +9,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from outreach.http.app import Deps, build_app
 from outreach.runtime.providers.voice_agent import VoiceAgent
-from outreach.storage import api_keys, db, orgs
-from tests.conftest import Api
+from tests.conftest import Api, tenant_on
 from tests.fakes.server import LocalServer
 
 SYNC = "/api/dashboard/voice/sync"
@@ -28,10 +27,7 @@ async def agent_client(settings, pool, redis):
                                        host="127.0.0.1"))
         await client.start_server()
         clients.append(client)
-        async with db.transaction(pool) as conn:
-            org_id = await orgs.local_org(conn, name)
-            _, key = await api_keys.create_key(conn, org_id, "test")
-        return Api(client, key, org_id)
+        return await tenant_on(client, pool, name)
 
     yield make
     for client in clients:

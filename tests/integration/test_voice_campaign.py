@@ -17,8 +17,7 @@ from outreach.actors import remote
 from outreach.http.app import Deps, build_app
 from outreach.runtime.config import Settings
 from outreach.runtime.providers.voice_agent import VoiceAgent
-from outreach.storage import api_keys, db, orgs
-from tests.conftest import TEST_REDIS_URL, TEST_RUNNER_OPTIONS, Api
+from tests.conftest import TEST_REDIS_URL, TEST_RUNNER_OPTIONS, Api, tenant_on
 from tests.factories import insert_number
 from tests.fakes.twilio import FakeTwilio, call_fields, post_status, twilio_port
 from tests.fakes.voice_agent import FakeVoiceAgent
@@ -44,11 +43,7 @@ async def voice_api(ray_cluster, settings, pool, redis, fake_twilio, fake_agent)
                 twilio=twilio_port(fake_twilio), voice_agent=VoiceAgent(fake_agent.url(), fake_agent.secret))
     client = TestClient(TestServer(build_app(dataclasses.replace(settings, **voice), deps), host="127.0.0.1"))
     await client.start_server()
-    async with db.transaction(pool) as conn:
-        org_id = await orgs.local_org(conn, "dialers")
-        await orgs.set_plan(conn, org_id, "starter")
-        _, key = await api_keys.create_key(conn, org_id, "test")
-    yield Api(client, key, org_id)
+    yield await tenant_on(client, pool, "dialers", plan="starter")
     await client.close()
 
 
