@@ -24,7 +24,7 @@ import redis.asyncio as aioredis
 from outreach.actors import remote
 from outreach.runtime.config import Settings
 from outreach.runtime.ports import OutboundEmail
-from outreach.runtime.providers.sandbox import SandboxEmail, SandboxOutcomes
+from outreach.providers.sandbox import SandboxEmail, SandboxOutcomes
 from outreach.storage import db, events, migrate
 
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"

@@ -16,12 +16,12 @@ import aiohttp
 from aiohttp import web
 
 from outreach import terminal
-from outreach.actors import remote
+from outreach.actors import remote, senders
 from outreach.http.app import Deps, build_app
 from outreach.runtime import crypto, errors, lead_csv
 from outreach.runtime.config import Settings
-from outreach.runtime.providers import liqpay, openrouter, resend, sandbox, telegram
-from outreach.runtime.providers import stripe as stripe_provider
+from outreach.providers import liqpay, openrouter, resend, sandbox, telegram
+from outreach.providers import stripe as stripe_provider
 from outreach.storage import api_keys, db, leads, migrate, orgs, runs, telegram_accounts
 from outreach.storage.redis_store import redis_ctx
 
@@ -68,7 +68,7 @@ async def deps_ctx(settings: Settings, with_runtime: bool = False) -> AsyncItera
     async with db.pool_ctx(settings.database_url) as pool, redis_ctx(settings.redis_url) as redis, \
             stripe_ctx(settings) as stripe_port, email_ports_ctx(settings, redis) as email_ports:
         yield Deps(pool=pool, redis=redis, runtime=runtime, stripe=stripe_port, liqpay=build_liqpay(settings),
-                   twilio=remote.build_twilio(settings), voice_agent=remote.build_voice_agent(settings),
+                   twilio=senders.build_twilio(settings), voice_agent=senders.build_voice_agent(settings),
                    **email_ports)
 
 
@@ -78,11 +78,11 @@ async def email_ports_ctx(settings: Settings, redis=None) -> AsyncIterator[dict]
     each None when not configured; their HTTP sessions closed at the end."""
     email = None
     if settings.sandbox:
-        email = sandbox.SandboxEmail(remote.sandbox_outcomes(settings, "email"))
+        email = sandbox.SandboxEmail(senders.sandbox_outcomes(settings, "email"))
     elif settings.resend_configured:
         email = resend.ResendEmail(settings.resend_api_key, settings.resend_api_url,
                                    rate_per_second=settings.resend_rate_per_second,
-                                   limiter=remote.shared_limiter(redis, "resend", settings.resend_api_key,
+                                   limiter=senders.shared_limiter(redis, "resend", settings.resend_api_key,
                                                                  settings.resend_rate_per_second))
     drafter = (openrouter.OpenRouterDrafter(settings.openrouter_api_key, settings.openrouter_base_url)
                if settings.openrouter_api_key else None)

@@ -10,23 +10,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import functools
 import logging
 import os
 import resource
 
 import ray
 
+from outreach.actors import senders
 from outreach.actors.campaign_runner import CampaignRunner, RunnerOptions
-from outreach.actors.dispatchers import EmailDispatcher, call_request
-from outreach.actors.telegram_account import ACCOUNT_UNAVAILABLE, TelegramAccount
-from outreach.actors.voice_line import AgentCaller, VoiceLine
-from outreach.runtime import crypto, errors
+from outreach.actors.telegram_account import TelegramAccount
+from outreach.actors.voice_line import VoiceLine
+from outreach.providers import openrouter
 from outreach.runtime.config import Settings
-from outreach.runtime.ports import SendJob, SendResult
-from outreach.runtime.providers import openrouter, resend, sandbox, telegram, twilio, voice_agent
-from outreach.storage import db, email_senders, numbers, rate_limits, telegram_accounts
-from outreach.storage.calls import CallLogStore
+from outreach.runtime.ports import CallRequest, SendResult
+from outreach.storage import db
 from outreach.storage.redis_store import open_redis
 from outreach.storage.run_store import PgAccountStore, PgRunStore, RedisEventSink
 
@@ -35,7 +32,6 @@ NAMESPACE = "outreach"
 ACTOR_CPU = 0.01  # fractional, so hundreds of entity actors fit on a small machine
 CAMPAIGN_IDLE_SECONDS = 120
 ENTITY_IDLE_SECONDS = 600
-CALL_END_GRACE_SECONDS = 120  # status callbacks can trail the end of a call
 
 
 def init_ray(settings: Settings, temp_dir: str | None = None) -> None:
@@ -123,7 +119,8 @@ class CampaignActor(ActorBase):
         pool = await self.pool()
         store = PgRunStore(pool, self.campaign_id, self.settings.plan_limits)
         campaign = await store.load_campaign()
-        dispatchers = await build_dispatchers(self.settings, pool, campaign, self.redis())
+        dispatchers = await senders.build_dispatchers(self.settings, pool, campaign, RayEntities(self.settings),
+                                                      self.redis())
         return CampaignRunner(self.campaign_id, store, RedisEventSink(self.redis(), self.campaign_id), dispatchers,
                               self.options, drafter=self.drafter())
 
@@ -149,8 +146,8 @@ class TelegramAccountActor(ActorBase):
                 if self.account is None:
                     pool = await self.pool()
                     try:
-                        sender = await telegram_sender(self.settings, pool, self.account_id)
-                    except SenderUnavailable as exc:
+                        sender = await senders.telegram_sender(self.settings, pool, self.account_id)
+                    except senders.SenderUnavailable as exc:
                         return exc.result  # nothing sent or counted; the next send looks again
                     self.account = TelegramAccount(self.account_id, PgAccountStore(pool), sender,
                                                    self.settings.telegram_pacing)
@@ -180,7 +177,7 @@ class VoiceLineActor(ActorBase):
             async with self._setup:
                 if self.line is None:
                     pool = await self.pool()
-                    caller = voice_caller(self.settings, self.number_id, pool, self.redis())
+                    caller = senders.voice_caller(self.settings, self.number_id, pool, self.redis())
                     self.line = VoiceLine(self.number_id, PgAccountStore(pool), caller, self.max_concurrent_calls)
             return await self.line.call(call)
 
@@ -214,194 +211,29 @@ def voice_actor(number_id, settings: Settings, max_concurrent_calls: int = 1):
         str(number_id), settings, max_concurrent_calls)
 
 
+@dataclasses.dataclass
+class RayEntities:
+    """How a campaign's dispatchers reach the account and line actors (routing.EntityActors on Ray)."""
+
+    settings: Settings
+
+    async def send_telegram(self, account_id, campaign_id: str, username: str, text: str) -> SendResult:
+        handle = await asyncio.to_thread(telegram_actor, account_id, self.settings)  # a GCS lookup: off the loop
+        try:
+            return await handle.send.remote(campaign_id, username, text)
+        except ray.exceptions.RayActorError as exc:  # died mid-call: the message may have gone out
+            return SendResult("unknown", error=f"Telegram account actor died during the send: {exc}")
+
+    async def call(self, line: dict, request: CallRequest) -> SendResult:
+        handle = await asyncio.to_thread(voice_actor, line["id"], self.settings, line["max_concurrent_calls"])
+        return await handle.call.remote(request)
+
+
 def existing_campaign_actor(campaign_id):
     try:
         return ray.get_actor(f"campaign:{campaign_id}", namespace=NAMESPACE)
     except ValueError:
         return None
-
-
-# --- dispatchers a campaign run uses ----------------------------------------------------------------
-
-
-class AccountTelegramDispatcher:
-    """Picks the org's active account with the fewest sends today; tries the next when one cannot send."""
-
-    def __init__(self, settings: Settings, pool, org_id):
-        self.settings = settings
-        self.pool = pool
-        self.org_id = org_id
-
-    async def dispatch(self, job: SendJob) -> SendResult:
-        async with db.connection(self.pool) as conn:
-            account_ids = await telegram_accounts.accounts_by_load(conn, self.org_id)
-        reasons = []
-        for account_id in account_ids:
-            handle = await asyncio.to_thread(telegram_actor, account_id, self.settings)  # a GCS lookup: off the loop
-            try:
-                result = await handle.send.remote(job.campaign_id, job.lead["telegram_username"], job.text or "")
-            except ray.exceptions.RayActorError as exc:  # died mid-call: the message may have gone out
-                return SendResult("unknown", error=f"Telegram account actor died during the send: {exc}")
-            if result.outcome != ACCOUNT_UNAVAILABLE:
-                return result
-            reasons.append(result.error)
-        reason = "Campaign is not active" if "Campaign is not active" in reasons else (
-            "No Telegram account with capacity today")
-        return SendResult("not_sent", error=reason, channel_blocked=True)
-
-
-class LineVoiceDispatcher:
-    """Calls from the campaign's numbers (else any of the org's active numbers), each a VoiceLine actor."""
-
-    def __init__(self, settings: Settings, pool, campaign: dict):
-        self.settings = settings
-        self.pool = pool
-        self.campaign = campaign
-        self._next = 0
-
-    async def dispatch(self, job: SendJob) -> SendResult:
-        async with db.connection(self.pool) as conn:
-            lines = await numbers.lines_for_campaign(conn, self.campaign["org_id"], self.campaign["id"])
-        if not lines:
-            return SendResult("not_sent", error="No active phone number to call from", channel_blocked=True)
-        line = lines[self._next % len(lines)]
-        self._next += 1
-        handle = await asyncio.to_thread(voice_actor, line["id"], self.settings, line["max_concurrent_calls"])
-        return await handle.call.remote(call_request(job, line["number"], self.campaign))
-
-
-async def build_dispatchers(settings: Settings, pool, campaign: dict, redis=None) -> dict:
-    dispatchers = {"telegram": AccountTelegramDispatcher(settings, pool, campaign["org_id"]),
-                   "voice": LineVoiceDispatcher(settings, pool, campaign)}
-    if settings.sandbox:
-        outcomes = sandbox_outcomes(settings, "email", campaign)
-        sender = settings.email_from or "Outreach Sandbox <sandbox@outreach.invalid>"
-        dispatchers["email"] = EmailDispatcher(sandbox.SandboxEmail(outcomes), sender)
-    else:
-        dispatchers["email"] = await email_dispatcher(settings, pool, campaign["org_id"], redis)
-    return dispatchers
-
-
-async def email_dispatcher(settings: Settings, pool, org_id, redis=None) -> EmailDispatcher:
-    """Resend, from the org's saved sender, else OUTREACH_EMAIL_FROM; without a key or a sender every send
-    is refused with the setting to fix (the leads stay pending for email)."""
-    if not settings.resend_configured:
-        return EmailDispatcher(UnconfiguredEmail("Email is not configured: set RESEND_API_KEY"), "")
-    async with db.connection(pool) as conn:
-        sender = await email_senders.email_sender(conn, org_id)
-    if sender is None and not settings.email_from:
-        reason = "No email sender: save the organization's email settings, or set OUTREACH_EMAIL_FROM"
-        return EmailDispatcher(UnconfiguredEmail(reason), "")
-    from_address, reply_to = (sender["from"], sender["reply_to"]) if sender else (settings.email_from, None)
-    client = resend_client(settings.resend_api_key, settings.resend_api_url, settings.resend_rate_per_second, redis)
-    return EmailDispatcher(client, from_address, reply_to)
-
-
-@functools.cache
-def resend_client(api_key: str, base_url: str, rate_per_second: int, redis=None) -> resend.ResendEmail:
-    """One per process and key: every run in this actor shares its session; with Redis, the account's rate
-    limit is shared by every process that sends through it."""
-    return resend.ResendEmail(api_key, base_url, rate_per_second=rate_per_second,
-                              limiter=shared_limiter(redis, "resend", api_key, rate_per_second))
-
-
-def shared_limiter(redis, provider: str, api_key: str, per_second: int):
-    if redis is None:
-        return None
-    return rate_limits.SharedRateLimiter(redis, rate_limits.key_for(provider, api_key), per_second,
-                                         fallback=resend.RateLimiter(per_second))
-
-
-class UnconfiguredEmail:
-    def __init__(self, reason: str):
-        self.reason = reason
-
-    async def send_email(self, email, idempotency_key: str, still_wanted=None) -> SendResult:
-        return SendResult("not_sent", error=self.reason, channel_blocked=True)
-
-
-def sandbox_outcomes(settings: Settings, channel: str, campaign: dict | None = None) -> sandbox.SandboxOutcomes:
-    """Latency and outcome mix: the deployment's defaults, or the campaign's `settings.sandbox`."""
-    overrides = (campaign or {}).get("settings", {}).get("sandbox") or {}
-    latency_ms = overrides.get("latencyMs", settings.sandbox_latency_ms)
-    mix = (overrides.get("outcomes") or {}).get(channel)
-    return sandbox.SandboxOutcomes(channel, seed=settings.sandbox_seed, latency=latency_ms / 1000, mix=mix)
-
-
-class SenderUnavailable(Exception):
-    """The account cannot send at all; `result` says why."""
-
-    def __init__(self, result: SendResult):
-        super().__init__(result.error)
-        self.result = result
-
-
-async def telegram_sender(settings: Settings, pool, account_id):
-    """Simulated in sandbox; else Telethon over the account's session, decrypted here, inside its actor."""
-    if settings.sandbox:
-        return sandbox.SandboxTelegram(sandbox_outcomes(settings, "telegram"))
-    if not (settings.telegram_api_id and settings.telegram_api_hash):
-        raise SenderUnavailable(SendResult("not_sent", channel_blocked=True, error=(
-            "Telegram provider is not configured: set TELEGRAM_API_ID and TELEGRAM_API_HASH")))
-    async with db.connection(pool) as conn:
-        session = await telegram_accounts.load_session(conn, account_id)
-    if session is None:  # another account of the org may still send
-        raise SenderUnavailable(SendResult(ACCOUNT_UNAVAILABLE, channel_blocked=True, error=(
-            "Telegram account has no session: log it in with `outreach telegram add`")))
-    try:
-        plain = crypto.decrypt(settings.secret_key, session, label="Telegram session")
-    except errors.ConfigError as exc:  # the server's key, not the account: every account is affected
-        log.error("telegram account %s: %s", account_id, exc)
-        raise SenderUnavailable(SendResult("not_sent", error=str(exc), channel_blocked=True)) from exc
-    client = telegram.build_client(plain, settings.telegram_api_id, settings.telegram_api_hash)
-    return telegram.TelethonSender(client, peers=telegram_accounts.PgPeers(pool, account_id))
-
-
-def voice_caller(settings: Settings, number_id=None, pool=None, redis=None):
-    """Simulated in sandbox; else Twilio with the voice agent attached, the line waiting for each call's end."""
-    if settings.sandbox:
-        return sandbox.SandboxVoice(sandbox_outcomes(settings, "voice"))
-    phone, agent = build_twilio(settings), build_voice_agent(settings)
-    if phone is None:
-        return NotConfiguredSender("Voice (Twilio)", "TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN")
-    if agent is None:
-        return NotConfiguredSender("Voice agent", "VOICE_AGENT_URL and VOICE_AGENT_SECRET")
-    wait_seconds = twilio.RING_SECONDS + settings.voice_max_call_seconds + CALL_END_GRACE_SECONDS
-    return AgentCaller(number_id, CallLogStore(pool, redis), phone, agent, settings.public_url, wait_seconds,
-                       settings.voice_max_call_seconds)
-
-
-def build_twilio(settings: Settings) -> twilio.Twilio | None:
-    """The platform's Twilio account, or None when TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are unset."""
-    if not settings.twilio_configured:
-        return None
-    return twilio.Twilio(settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_base_url)
-
-
-def build_voice_agent(settings: Settings) -> voice_agent.VoiceAgent | None:
-    """The voice agent, or None unless both VOICE_AGENT_URL and VOICE_AGENT_SECRET are set (it takes signed
-    requests only)."""
-    if not (settings.voice_agent_url and settings.voice_agent_secret):
-        return None
-    return voice_agent.VoiceAgent(settings.voice_agent_url, settings.voice_agent_secret)
-
-
-class NotConfiguredSender:
-    """A channel without a provider: every send fails with a reason naming what is missing."""
-
-    def __init__(self, name: str, missing: str | None = None):
-        self.name = name
-        self.missing = missing  # the settings to set, named in the reason
-
-    def _result(self) -> SendResult:
-        hint = f": set {self.missing}" if self.missing else ""
-        return SendResult("not_sent", error=f"{self.name} provider is not configured{hint}", channel_blocked=True)
-
-    async def send_message(self, username: str, text: str) -> SendResult:
-        return self._result()
-
-    async def place_call(self, call) -> SendResult:
-        return self._result()
 
 
 def plain(summary: dict) -> dict:

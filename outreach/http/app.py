@@ -31,12 +31,12 @@ class Deps:
     pool: asyncpg.Pool
     redis: aioredis.Redis
     runtime: object = None  # actors.remote.RayRuntime; None where this process runs no campaigns
-    stripe: object = None  # runtime.providers.stripe.StripeBilling; None when Stripe is not configured
-    liqpay: object = None  # runtime.providers.liqpay.LiqPay; None when LiqPay is not configured
+    stripe: object = None  # providers.stripe.StripeBilling; None when Stripe is not configured
+    liqpay: object = None  # providers.liqpay.LiqPay; None when LiqPay is not configured
     email: object = None  # runtime.ports.EmailSender (Resend, or the sandbox); None when email is not configured
-    drafter: object = None  # runtime.providers.openrouter.OpenRouterDrafter; None without OPENROUTER_API_KEY
-    twilio: object = None  # runtime.providers.twilio.Twilio; None when Twilio is not configured
-    voice_agent: object = None  # runtime.providers.voice_agent.VoiceAgent; None without VOICE_AGENT_URL and _SECRET
+    drafter: object = None  # providers.openrouter.OpenRouterDrafter; None without OPENROUTER_API_KEY
+    twilio: object = None  # providers.twilio.Twilio; None when Twilio is not configured
+    voice_agent: object = None  # providers.voice_agent.VoiceAgent; None without VOICE_AGENT_URL and _SECRET
 
 
 def build_app(settings: Settings, deps: Deps) -> web.Application:

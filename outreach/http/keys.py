@@ -21,11 +21,11 @@ OPENAPI = web.AppKey("openapi", dict)  # the OpenAPI document, built at start-up
 SOCKETS = web.AppKey("sockets", weakref.WeakSet)  # open progress feeds, closed on shutdown
 # Provider ports, each None where that provider is not configured (handlers never import providers).
 EMAIL = web.AppKey("email", object)  # runtime.ports.EmailSender: Resend, or the sandbox
-DRAFTER = web.AppKey("drafter", object)  # runtime.providers.openrouter.OpenRouterDrafter
-STRIPE = web.AppKey("stripe", object)  # runtime.providers.stripe.StripeBilling
-LIQPAY = web.AppKey("liqpay", object)  # runtime.providers.liqpay.LiqPay
-TWILIO = web.AppKey("twilio", object)  # runtime.providers.twilio.Twilio
-VOICE_AGENT = web.AppKey("voice_agent", object)  # runtime.providers.voice_agent.VoiceAgent
+DRAFTER = web.AppKey("drafter", object)  # providers.openrouter.OpenRouterDrafter
+STRIPE = web.AppKey("stripe", object)  # providers.stripe.StripeBilling
+LIQPAY = web.AppKey("liqpay", object)  # providers.liqpay.LiqPay
+TWILIO = web.AppKey("twilio", object)  # providers.twilio.Twilio
+VOICE_AGENT = web.AppKey("voice_agent", object)  # providers.voice_agent.VoiceAgent
 
 
 

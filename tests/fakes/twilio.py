@@ -14,7 +14,7 @@ import itertools
 from aiohttp import web
 from twilio.request_validator import RequestValidator
 
-from outreach.runtime.providers.twilio import Twilio
+from outreach.providers.twilio import Twilio
 from tests.fakes.server import LocalServer
 
 ACCOUNT_SID = "AC" + "a1" * 16

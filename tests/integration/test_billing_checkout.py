@@ -9,7 +9,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from outreach.http.app import Deps, build_app
-from outreach.runtime.providers.stripe import StripeBilling
+from outreach.providers.stripe import StripeBilling
 from tests.conftest import Api, tenant_on
 from tests.fakes.stripe import CHECKOUT_HOST, PORTAL_HOST, FakeStripe
 

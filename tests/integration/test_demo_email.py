@@ -8,7 +8,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from outreach.http.app import Deps, build_app
-from outreach.runtime.providers.resend import ResendEmail
+from outreach.providers.resend import ResendEmail
 from tests.fakes.resend import server_error
 
 PATH = "/api/demo/email"

@@ -9,8 +9,8 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from outreach.http.app import Deps, build_app
-from outreach.runtime.providers.openrouter import OpenRouterDrafter
-from outreach.runtime.providers.resend import ResendEmail
+from outreach.providers.openrouter import OpenRouterDrafter
+from outreach.providers.resend import ResendEmail
 from outreach.storage.runs import month_start
 from tests.conftest import Api
 from tests.factories import insert_campaign, insert_lead, insert_usage

@@ -13,7 +13,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from outreach.http.app import Deps, build_app
-from outreach.runtime.providers.liqpay import LiqPay
+from outreach.providers.liqpay import LiqPay
 from tests.conftest import Api, tenant_on
 
 CHECKOUT = "/api/dashboard/billing/liqpay"

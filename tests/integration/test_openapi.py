@@ -23,11 +23,11 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from outreach.http import openapi
 from outreach.http.app import Deps, build_app
-from outreach.runtime.providers.liqpay import LiqPay
-from outreach.runtime.providers.openrouter import OpenRouterDrafter
-from outreach.runtime.providers.resend import ResendEmail
-from outreach.runtime.providers.stripe import StripeBilling
-from outreach.runtime.providers.voice_agent import VoiceAgent
+from outreach.providers.liqpay import LiqPay
+from outreach.providers.openrouter import OpenRouterDrafter
+from outreach.providers.resend import ResendEmail
+from outreach.providers.stripe import StripeBilling
+from outreach.providers.voice_agent import VoiceAgent
 from outreach.storage import db, orgs
 from tests.factories import insert_call, insert_campaign, insert_lead, insert_number
 from tests.fakes.openrouter import FakeOpenRouter, email_completion

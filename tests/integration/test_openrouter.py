@@ -7,7 +7,7 @@ import aiohttp
 import pytest
 
 from outreach.runtime import errors
-from outreach.runtime.providers.openrouter import OpenRouterDrafter
+from outreach.providers.openrouter import OpenRouterDrafter
 from tests.fakes.openrouter import (FakeOpenRouter, Reply, completion, email_completion, error_in_200, error_reply,
                                     slow)
 

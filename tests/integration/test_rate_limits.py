@@ -4,7 +4,7 @@ from __future__ import annotations
 import asyncio
 import collections
 
-from outreach.runtime.providers.resend import RateLimiter
+from outreach.providers.resend import RateLimiter
 from outreach.storage.rate_limits import SharedRateLimiter, key_for
 
 

@@ -18,7 +18,7 @@ from outreach.runtime import templates
 from outreach.runtime.config import Settings
 from outreach.runtime.errors import ConfigError
 from outreach.runtime.ports import OutboundEmail, SendJob
-from outreach.runtime.providers.resend import RateLimiter, ResendEmail, email_html
+from outreach.providers.resend import RateLimiter, ResendEmail, email_html
 from tests.conftest import TEST_RUNNER_OPTIONS, tenant_on
 from tests.fakes.resend import FakeResend, Reply, error, invalid_recipient, rate_limited, server_error
 from tests.integration.test_execution import setup_campaign

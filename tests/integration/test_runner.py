@@ -7,7 +7,7 @@ import orjson
 
 from outreach.actors.campaign_runner import CampaignRunner, RunnerOptions
 from outreach.actors.dispatchers import EmailDispatcher, TelegramDispatcher, VoiceDispatcher
-from outreach.runtime.providers.sandbox import SandboxEmail, SandboxOutcomes, SandboxTelegram, SandboxVoice
+from outreach.providers.sandbox import SandboxEmail, SandboxOutcomes, SandboxTelegram, SandboxVoice
 from outreach.storage import events
 from outreach.storage.run_store import PgRunStore, RedisEventSink
 
@@ -128,7 +128,7 @@ async def test_pause_stops_new_attempts(api, pool, redis):
 
 
 async def test_without_templates_messages_are_drafted_for_each_lead_never_the_script(api, pool, redis):
-    from outreach.runtime.providers.openrouter import OpenRouterDrafter
+    from outreach.providers.openrouter import OpenRouterDrafter
     from tests.fakes.openrouter import FakeOpenRouter, completion, error_reply
 
     fake = await FakeOpenRouter().start()
@@ -155,7 +155,7 @@ async def test_without_templates_messages_are_drafted_for_each_lead_never_the_sc
 
 
 async def test_a_drafting_account_error_blocks_the_channel_and_leaves_leads_waiting(api, pool, redis):
-    from outreach.runtime.providers.openrouter import OpenRouterDrafter
+    from outreach.providers.openrouter import OpenRouterDrafter
     from tests.fakes.openrouter import FakeOpenRouter, error_reply
 
     fake = await FakeOpenRouter().start()
@@ -213,7 +213,7 @@ async def test_start_right_after_pause_runs_again_once_the_paused_run_has_draine
 
 async def test_a_paused_campaign_sends_no_email_that_was_waiting_for_its_rate_limit_turn(api, pool, redis):
     from outreach.actors.dispatchers import EmailDispatcher
-    from outreach.runtime.providers.resend import ResendEmail
+    from outreach.providers.resend import ResendEmail
     from tests.fakes.resend import FakeResend
 
     fake = await FakeResend().start()

@@ -15,7 +15,7 @@ from telethon.tl import functions
 
 from outreach import service
 from outreach.runtime import crypto, errors
-from outreach.runtime.providers import telegram
+from outreach.providers import telegram
 from outreach.storage import db, telegram_accounts
 from tests import factories
 from tests.fakes import telegram as fake
@@ -77,12 +77,12 @@ async def test_add_logs_in_with_code_and_password_and_stores_the_session_encrypt
 
 
 async def test_an_added_active_account_sends_from_its_actor(telegram_settings, pool, redis):
-    from outreach.actors import remote
+    from outreach.actors import senders
 
     client, _ = login_client([fake.code_sent(), fake.code_sign_in("24680")])
     row = await add(telegram_settings, client, ["24680"], active=True, daily_limit=25)
     assert (row["status"], row["max_daily_messages"]) == ("active", 25)
-    sender = await remote.telegram_sender(telegram_settings, pool, row["id"])
+    sender = await senders.telegram_sender(telegram_settings, pool, row["id"])
     lead = fake.user(5001, "lead_one")
     server = fake.attach(sender.client, fake.FakeTelegram([fake.resolve(lead), fake.send(3)]))
     try:

@@ -11,11 +11,11 @@ import dataclasses
 import pytest
 from telethon.tl import functions, types
 
-from outreach.actors import remote
+from outreach.actors import remote, senders
 from outreach.actors.telegram_account import ACCOUNT_UNAVAILABLE, TelegramAccount
 from outreach.runtime import crypto
 from outreach.runtime.ports import SendResult
-from outreach.runtime.providers import telegram
+from outreach.providers import telegram
 from outreach.storage import db, orgs, telegram_accounts
 from outreach.storage.run_store import PgAccountStore
 from tests import factories
@@ -277,7 +277,7 @@ async def test_the_actor_builds_its_sender_from_the_decrypted_session(pool, tele
     plain = fake.session_string()
     account = await factories.insert_telegram_account(
         pool, None, status="active", session=crypto.encrypt(telegram_settings.secret_key, plain))
-    sender = await remote.telegram_sender(telegram_settings, pool, account["id"])
+    sender = await senders.telegram_sender(telegram_settings, pool, account["id"])
     assert isinstance(sender, telegram.TelethonSender)
     assert sender.client.session.save() == plain and not sender.client.is_connected()
 

@@ -10,7 +10,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from outreach.http.app import Deps, build_app
-from outreach.runtime.providers.voice_agent import VoiceAgent
+from outreach.providers.voice_agent import VoiceAgent
 from outreach.storage import calls
 from tests.factories import insert_call, insert_lead, insert_number
 from tests.fakes.twilio import FakeTwilio, call_fields, post_status, twilio_port

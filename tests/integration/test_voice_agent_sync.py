@@ -8,7 +8,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from outreach.http.app import Deps, build_app
-from outreach.runtime.providers.voice_agent import VoiceAgent
+from outreach.providers.voice_agent import VoiceAgent
 from tests.conftest import Api, tenant_on
 from tests.fakes.server import LocalServer
 

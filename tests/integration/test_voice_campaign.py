@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from outreach.actors import remote
 from outreach.http.app import Deps, build_app
 from outreach.runtime.config import Settings
-from outreach.runtime.providers.voice_agent import VoiceAgent
+from outreach.providers.voice_agent import VoiceAgent
 from tests.conftest import TEST_REDIS_URL, TEST_RUNNER_OPTIONS, Api, tenant_on
 from tests.factories import insert_number
 from tests.fakes.twilio import FakeTwilio, call_fields, post_status, twilio_port

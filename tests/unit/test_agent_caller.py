@@ -6,7 +6,7 @@ import xml.etree.ElementTree as ElementTree
 
 import pytest
 
-from outreach.actors import remote, voice_line
+from outreach.actors import senders, voice_line
 from outreach.actors.voice_line import AgentCaller
 from outreach.runtime import errors
 from outreach.runtime.config import Settings
@@ -205,13 +205,13 @@ async def test_the_same_call_run_again_before_twilio_answered_is_unknown():
 
 async def test_the_line_gets_a_caller_that_names_what_is_missing():
     twilio = {"twilio_account_sid": "AC1", "twilio_auth_token": "token"}
-    without_twilio = await remote.voice_caller(Settings()).place_call(request())
+    without_twilio = await senders.voice_caller(Settings()).place_call(request())
     assert (without_twilio.outcome, without_twilio.channel_blocked, without_twilio.error) == (
         "not_sent", True, "Voice (Twilio) provider is not configured: set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN")
-    without_agent = await remote.voice_caller(Settings(**twilio)).place_call(request())
+    without_agent = await senders.voice_caller(Settings(**twilio)).place_call(request())
     assert without_agent.error == ("Voice agent provider is not configured: set VOICE_AGENT_URL and "
                                    "VOICE_AGENT_SECRET")
-    configured = remote.voice_caller(Settings(**twilio, voice_agent_url="https://agent.example.com",
+    configured = senders.voice_caller(Settings(**twilio, voice_agent_url="https://agent.example.com",
                                               voice_agent_secret="s", voice_max_call_seconds=300), "number-1")
     assert isinstance(configured, AgentCaller)
     assert (configured.time_limit, configured.wait_seconds) == (300, 30 + 300 + 120)

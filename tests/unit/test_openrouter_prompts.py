@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from outreach.runtime import errors
-from outreach.runtime.providers import openrouter
+from outreach.providers import openrouter
 
 SCRIPT = "Offer a free 14-day trial of Nimbus, the clinic scheduling assistant, and ask for a short call."
 LEAD = {"first_name": "Olena", "last_name": "Koval", "company": "Smile Dental", "email": "o@smile.example"}

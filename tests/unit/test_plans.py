@@ -14,7 +14,7 @@ from outreach.runtime import errors, policy
 from outreach.runtime.config import Settings
 from outreach.runtime.errors import ConfigError
 from outreach.runtime.models import Plan, PlanLimits
-from outreach.runtime.providers.liqpay import LiqPay
+from outreach.providers.liqpay import LiqPay
 from outreach.storage import usage
 
 PRICES = {"price_s": "starter", "price_g": "growth", "price_e": "enterprise"}

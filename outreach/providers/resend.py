@@ -20,7 +20,7 @@ import time
 import aiohttp
 
 from outreach.runtime.ports import OutboundEmail, SendResult
-from outreach.runtime.providers.http_common import retry_after_of
+from outreach.providers.http_common import retry_after_of
 
 EMAILS_PATH = "/emails"
 USER_AGENT = "outreach-runtime"

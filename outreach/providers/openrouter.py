@@ -16,7 +16,7 @@ import time
 import aiohttp
 
 from outreach.runtime import errors
-from outreach.runtime.providers.http_common import retry_after_of
+from outreach.providers.http_common import retry_after_of
 
 DEFAULT_MODEL = "google/gemini-2.0-flash-001"
 COMPLETIONS_PATH = "/api/v1/chat/completions"
