@@ -4,9 +4,8 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import json
-import zoneinfo
 
-from outreach.runtime import errors
+from outreach.runtime import errors, windows
 from outreach.runtime.models import CampaignStatus, Channel, LeadStatus, Plan, PlanLimits
 
 # "No limit", as enforced: fits the integer usage counters with room to add a batch. The dashboard shows
@@ -135,7 +134,6 @@ def lead_status_after_contact(current: LeadStatus) -> LeadStatus:
 
 # --- Channel choice -------------------------------------------------------------------------------
 
-DEFAULT_CALLING_WINDOW = (datetime.time(9, 0), datetime.time(20, 0))
 NO_CONTACT = "No contact information for any configured channel"
 LEAD_LEVEL_FAILURES = {"no_answer", "busy", "privacy_restricted", "username_not_found", "bounced", "invalid_recipient",
                        "voicemail", "failed"}
@@ -188,20 +186,17 @@ def choose_channel(lead: dict, order: list[str], attempted: dict[str, str | None
     return Choice(outcome="failed", reason=last_error or "Every channel failed")
 
 
-def calling_window(settings: dict) -> tuple[datetime.time, datetime.time]:
-    """`settings.callingWindow = {"start": "09:00", "end": "20:00"}`, else the default."""
-    window = settings.get("callingWindow") if isinstance(settings, dict) else None
-    try:
-        return (datetime.time.fromisoformat(window["start"]), datetime.time.fromisoformat(window["end"]))
-    except (TypeError, KeyError, ValueError):
-        return DEFAULT_CALLING_WINDOW
+def calling_window(settings: dict) -> windows.CampaignWindows:
+    """The campaign's windows (`settings.callingWindow`, `sendingWindow`, `timezone`), read once per run."""
+    return windows.windows_for(settings)
 
 
-def inside_window(now_utc: datetime.datetime, timezone: str | None, window) -> bool:
-    try:
-        zone = zoneinfo.ZoneInfo(timezone) if timezone else datetime.timezone.utc
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        zone = datetime.timezone.utc
-    local = now_utc.astimezone(zone).time()
-    start, end = window
-    return start <= local < end if start <= end else (local >= start or local < end)
+def inside_window(now_utc: datetime.datetime, timezone: str | None, window: windows.CampaignWindows) -> bool:
+    """A call may be placed to a lead in `timezone` now (its calling window, never outside 08:00-21:00)."""
+    return window.next_send_time(now_utc, timezone, Channel.VOICE.value) == now_utc
+
+
+# Windows are their own module; these are the names the rest of the package uses.
+next_send_time = windows.next_send_time
+validate_windows = windows.validate_windows
+windows_for = windows.windows_for

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime
 from typing import Protocol
 
 
@@ -42,6 +43,9 @@ class SendResult:
     channel_blocked: bool = False
     duration_seconds: int = 0
     retry_after: int | None = None  # seconds the sender must wait (Telegram FloodWait)
+    # Not sent, and the lead may be tried on this channel again from this instant (a window that opens later,
+    # an account's next paced slot or day): the runner defers the lead until then instead of retrying now.
+    retry_at: datetime.datetime | None = None
 
     @property
     def ok(self) -> bool:

@@ -53,10 +53,13 @@ def test_calling_window_in_the_leads_timezone():
     assert policy.inside_window(noon_utc, "Europe/Kyiv", window)  # 15:00 there
     assert not policy.inside_window(noon_utc, "Pacific/Auckland", window)  # midnight there
     assert policy.inside_window(noon_utc, "Not/AZone", window)  # unknown zone: UTC
-    night = policy.calling_window({"callingWindow": {"start": "22:00", "end": "06:00"}})
-    assert not policy.inside_window(noon_utc, None, night)
-    assert policy.inside_window(noon_utc.replace(hour=23), None, night)
-    assert policy.calling_window({"callingWindow": {"start": "nine"}}) == policy.DEFAULT_CALLING_WINDOW
+    evening = policy.calling_window({"callingWindow": {"start": "18:00", "end": "02:00"}})
+    assert not policy.inside_window(noon_utc, None, evening)
+    assert policy.inside_window(noon_utc.replace(hour=20), None, evening)
+    assert not policy.inside_window(noon_utc.replace(hour=23), None, evening)  # never a call after 21:00
+    assert policy.calling_window({"callingWindow": {"start": "nine"}}) == policy.calling_window({})
+    in_tokyo = policy.calling_window({"timezone": "Asia/Tokyo"})  # the campaign's zone for leads without one
+    assert not policy.inside_window(noon_utc, None, in_tokyo)  # 21:00 there
 
 
 def test_templates_are_rendered_for_the_lead():
