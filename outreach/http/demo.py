@@ -12,6 +12,8 @@ from outreach.runtime import errors
 from outreach.runtime.ports import OutboundEmail
 
 DEMO_WINDOW_SECONDS = 3600
+# The landing page tells a rate limit from other errors by the words "rate", "limit" or "already" in the text.
+ALREADY_SENT = "Email already sent to this address (rate limit: one an hour). Try again later."
 SANDBOX_SENDER = "Outreach Sandbox <sandbox@outreach.invalid>"
 DEMO_SUBJECT = "Quick question for you"
 DEMO_TEXT = ("Hi there,\n\nThis is the email a campaign sends when you try the demo: written for the lead, sent "
@@ -45,12 +47,17 @@ async def send_demo_email(request: web.Request) -> web.Response:
     address = (await params.body(request))["email"].lower()
     port, sender = demo_sender(request)
     redis = request.app[keys.REDIS]
-    await count_demo_send(redis, request.remote or "unknown")
+    await count_caller(redis, request.remote or "unknown")
     claim = "demo:email:" + hashlib.sha256(address.encode()).hexdigest()
     if not await redis.set(claim, "1", nx=True, ex=DEMO_WINDOW_SECONDS):
         wait = await redis.ttl(claim)
-        raise errors.RateLimited("Email already sent to this address. Try again later.",
+        raise errors.RateLimited(ALREADY_SENT,
                                  retry_after=wait if wait > 0 else DEMO_WINDOW_SECONDS)
+    try:  # only a request that passed both checks spends the day's budget, so one caller cannot spend it all
+        await count_day(redis, request.app[keys.SETTINGS].demo_emails_per_day)
+    except errors.RateLimited:
+        await redis.delete(claim)
+        raise
     result = await email.send_through(port, OutboundEmail(sender, address, None, DEMO_SUBJECT, DEMO_TEXT),
                                       f"demo:{uuid.uuid4()}")
     if not result.ok:
@@ -60,25 +67,29 @@ async def send_demo_email(request: web.Request) -> web.Response:
 
 
 DEMO_PER_CLIENT_PER_HOUR = 5
-DEMO_PER_DAY = 200  # the demo spends the deployment's sending quota and reputation: keep it small
 
 
-async def count_demo_send(redis, client: str) -> None:
-    """A public route: besides one email per address, at most a few per caller an hour and a cap a day."""
-    day = int(time.time() // 86400)
+async def count_caller(redis, client: str) -> None:
+    """A public route: besides one email per address, at most a few per caller an hour."""
     caller = "demo:client:" + hashlib.sha256(client.encode()).hexdigest()
-    async with redis.pipeline(transaction=True) as pipe:
-        pipe.incr(caller)
-        pipe.expire(caller, DEMO_WINDOW_SECONDS, nx=True)
-        pipe.incr(f"demo:day:{day}")
-        pipe.expire(f"demo:day:{day}", 86400, nx=True)
-        from_caller, _, today, _ = await pipe.execute()
-    if from_caller > DEMO_PER_CLIENT_PER_HOUR:
-        raise errors.RateLimited("Too many demo emails from this address. Try again later.",
+    if await count_in_window(redis, caller, DEMO_WINDOW_SECONDS) > DEMO_PER_CLIENT_PER_HOUR:
+        raise errors.RateLimited("Too many demo emails from this address (rate limit). Try again later.",
                                  retry_after=DEMO_WINDOW_SECONDS)
-    if today > DEMO_PER_DAY:
-        raise errors.RateLimited("The demo has reached its daily limit. Try again tomorrow.",
+
+
+async def count_day(redis, per_day: int) -> None:
+    """The demo spends the deployment's sending quota and reputation: a cap a day (OUTREACH_DEMO_EMAILS_PER_DAY)."""
+    if await count_in_window(redis, f"demo:day:{int(time.time() // 86400)}", 86400) > per_day:
+        raise errors.RateLimited("The demo has reached its daily rate limit. Try again tomorrow.",
                                  retry_after=86400 - int(time.time() % 86400))
+
+
+async def count_in_window(redis, key: str, seconds: int) -> int:
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.incr(key)
+        pipe.expire(key, seconds, nx=True)
+        count, _ = await pipe.execute()
+    return count
 
 
 def demo_sender(request: web.Request) -> tuple[object, str]:

@@ -50,8 +50,8 @@ SEARCH_QUERY = schema.Model("NumberSearchQuery", [
 NUMBER = schema.reply("PhoneNumber", {
     "id": schema.Uuid(), "orgId": schema.Uuid(), "number": schema.Text(), "label": schema.Text(),
     "provider": schema.Text(), "status": schema.Text(enum=("active", "inactive", "pending")),
-    "campaignId": schema.Uuid(), "createdAt": schema.DateTime(),
-}, ("label", "campaignId"))
+    "campaignId": schema.Uuid(), "releaseAfter": schema.DateTime(), "createdAt": schema.DateTime(),
+}, ("label", "campaignId", "releaseAfter"))
 AVAILABLE = schema.reply("AvailableNumber", {
     "phoneNumber": schema.Text(), "friendlyName": schema.Text(), "locality": schema.Text(),
     "region": schema.Text(), "capabilities": schema.Object(),
@@ -91,41 +91,64 @@ async def list_available(request: web.Request) -> web.Response:
 @params.accepts(body=NUMBER_BUY)
 @params.answers(201, NUMBER)
 async def buy_number(request: web.Request) -> web.Response:
-    """Buy on Twilio, then store; a number bought but not stored is released at once, never orphaned."""
+    """Reserve within the plan's quota, buy on Twilio, then activate; a failed purchase drops the reservation,
+    and a number bought but not stored is released at once, never orphaned."""
     values = await params.body(request)
-    phone_number, label = values["phone_number"], values["label"]
     twilio = twilio_port(request)
     org_id = principal(request).org_id
-    await check_plan(request, org_id)
+    reservation = await reserve(request, org_id, values["phone_number"], values["label"])
     try:
-        bought = await twilio.buy_number(phone_number, webhook_url(request, VOICE_WEBHOOK, org_id),
+        bought = await twilio.buy_number(values["phone_number"], webhook_url(request, VOICE_WEBHOOK, org_id),
                                          webhook_url(request, STATUS_WEBHOOK, org_id))
     except (errors.Invalid, errors.ProviderError) as exc:
-        await release_if_bought(twilio, phone_number, exc)
+        await release_if_bought(request, twilio, reservation, exc)
         raise twilio_failure("purchase", exc) from exc
-    fields = {"number": bought["phone_number"], "label": label, "provider": "twilio",
-              "provider_sid": bought["sid"], "status": "active"}
+    except BaseException:
+        await drop(request, reservation)
+        raise
     try:
         async with db.transaction(request.app[keys.DB]) as conn:
-            row = await numbers.create_number(conn, org_id, fields)
+            row = await numbers.activate_number(conn, org_id, reservation["id"], bought["phone_number"], bought["sid"])
     except BaseException:
         await release_unstored(twilio, bought)
+        await drop(request, reservation)
         raise
     return wire.json_response(wire.to_wire(row), status=201)
 
 
-async def check_plan(request: web.Request, org_id) -> None:
+async def reserve(request: web.Request, org_id, phone_number: str, label: str | None) -> dict:
     """Numbers are bought and paid for on the platform's account: only while the plan has call minutes left
-    (a free plan has none), else the usage 429."""
-    async with db.connection(request.app[keys.DB]) as conn:
-        await usage.check_available(conn, org_id, request.app[keys.SETTINGS].plan_limits, "voice")
+    (a free plan has none), else the usage 429; and within the plan's quota of numbers, else a 429 saying it."""
+    plan_limits = request.app[keys.SETTINGS].plan_limits
+    async with db.transaction(request.app[keys.DB]) as conn:
+        await usage.check_available(conn, org_id, plan_limits, "voice")
+        plan, limit = await usage.plan_quota(conn, org_id, plan_limits, "numbers")
+        return await numbers.reserve_number(conn, org_id, plan, limit, {"number": phone_number, "label": label,
+                                                                        "provider": "twilio"})
 
 
-async def release_if_bought(twilio, phone_number: str, exc: errors.ServiceError) -> None:
+async def drop(request: web.Request, reservation: dict) -> None:
+    async with db.transaction(request.app[keys.DB]) as conn:
+        await numbers.drop_reservation(conn, reservation["org_id"], reservation["id"])
+
+
+async def release_if_bought(request: web.Request, twilio, reservation: dict, exc: errors.ServiceError) -> None:
     """The answer was lost in transit (no HTTP status): Twilio may have sold us the number all the same.
-    The purchase is reported failed, so a number that was bought is released rather than left unpaid-for."""
-    if exc.details.get("status") is not None:
-        return
+    The purchase is reported failed, so a number that was bought is released rather than left unpaid-for,
+    but only while no other row holds it (our reservation keeps it from being anyone else's meanwhile)."""
+    try:
+        if exc.details.get("status") is None:
+            await release_lost_purchase(request, twilio, reservation)
+    finally:
+        await drop(request, reservation)
+
+
+async def release_lost_purchase(request: web.Request, twilio, reservation: dict) -> None:
+    phone_number = reservation["number"]
+    async with db.connection(request.app[keys.DB]) as conn:
+        if await numbers.held_by_another(conn, phone_number, reservation["id"]):
+            log.error("number %s: purchase answer lost, and another row holds it: not released", phone_number)
+            return
     try:
         sid = await twilio.find_number(phone_number)
     except errors.ServiceError:

@@ -63,6 +63,7 @@ class Settings:
     resend_webhook_secret: str | None = None
     resend_rate_per_second: int = 10
     voice_max_call_seconds: int = 600  # Twilio's TimeLimit for a campaign call; the line waits a little longer
+    demo_emails_per_day: int = 200  # public demo emails a day, across replicas
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -114,6 +115,7 @@ class Settings:
             resend_webhook_secret=reader.text("RESEND_WEBHOOK_SECRET"),
             resend_rate_per_second=reader.integer("RESEND_RATE_PER_SECOND", 10),
             voice_max_call_seconds=reader.integer("OUTREACH_VOICE_MAX_CALL_SECONDS", 600),
+            demo_emails_per_day=reader.positive("OUTREACH_DEMO_EMAILS_PER_DAY") or 200,
         )
         settings.check()
         return settings

@@ -98,3 +98,6 @@ class PlanLimits:
     minutes: int
     telegram: int
     emails: int
+    # Quotas on what an organization holds at once (not monthly): phone numbers, leads. UNLIMITED or None: no limit.
+    numbers: int | None = None
+    leads: int | None = None

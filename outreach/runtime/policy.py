@@ -13,13 +13,15 @@ from outreach.runtime.models import CampaignStatus, Channel, LeadStatus, Plan, P
 UNLIMITED = 2_000_000_000
 WIRE_UNLIMITED = 999_999
 LIMIT_FIELDS = ("minutes", "telegram", "emails")
+QUOTA_FIELDS = ("numbers", "leads")  # held at once, not per month: phone numbers, leads
 PAID_PLANS = (Plan.STARTER.value, Plan.GROWTH.value, Plan.ENTERPRISE.value)
 INVALID_PLAN = "Invalid plan. Choose starter, growth, or enterprise."
 DEFAULT_PLAN_LIMITS: dict[Plan, PlanLimits] = {
-    Plan.FREE: PlanLimits(minutes=0, telegram=0, emails=0),
-    Plan.STARTER: PlanLimits(minutes=500, telegram=100, emails=500),
-    Plan.GROWTH: PlanLimits(minutes=2000, telegram=500, emails=2000),
-    Plan.ENTERPRISE: PlanLimits(minutes=UNLIMITED, telegram=UNLIMITED, emails=UNLIMITED),
+    Plan.FREE: PlanLimits(minutes=0, telegram=0, emails=0, numbers=0, leads=1_000),
+    Plan.STARTER: PlanLimits(minutes=500, telegram=100, emails=500, numbers=1, leads=10_000),
+    Plan.GROWTH: PlanLimits(minutes=2000, telegram=500, emails=2000, numbers=3, leads=100_000),
+    Plan.ENTERPRISE: PlanLimits(minutes=UNLIMITED, telegram=UNLIMITED, emails=UNLIMITED, numbers=UNLIMITED,
+                                leads=UNLIMITED),
 }
 DEFAULT_LIQPAY_AMOUNTS = {"starter": 1650, "growth": 4100, "enterprise": 12300}  # UAH a month
 DEFAULT_CHANNELS = [Channel.VOICE.value]
@@ -64,8 +66,8 @@ def parse_plan_limits(text: str | None) -> dict[Plan, PlanLimits]:
         raise errors.Invalid('must be a JSON object such as {"free": {"emails": 20}}')
     for name, values in overrides.items():
         plan = parse_enum(Plan, name, f"unknown plan {name!r} (use {', '.join(plan.value for plan in Plan)})")
-        if not isinstance(values, dict) or not set(values) <= set(LIMIT_FIELDS):
-            raise errors.Invalid(f"{name} must be an object with some of {', '.join(LIMIT_FIELDS)}")
+        if not isinstance(values, dict) or not set(values) <= set(LIMIT_FIELDS + QUOTA_FIELDS):
+            raise errors.Invalid(f"{name} must be an object with some of {', '.join(LIMIT_FIELDS + QUOTA_FIELDS)}")
         table[plan] = dataclasses.replace(table[plan], **{key: limit_value(name, key, value)
                                                           for key, value in values.items()})
     return table
@@ -77,6 +79,13 @@ def limit_value(plan: str, field: str, value) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise errors.Invalid(f"{plan}.{field} must be a whole number >= 0, null or \"unlimited\", got {value!r}")
     return min(value, UNLIMITED)
+
+
+def quota_room(limit: int | None, held: int) -> int | None:
+    """How many more an organization may hold under a quota (numbers, leads); None when it has no limit."""
+    if limit is None or limit >= UNLIMITED:
+        return None
+    return max(limit - held, 0)
 
 
 def too_long_lead_field(lead: dict) -> str | None:

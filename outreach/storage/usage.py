@@ -84,6 +84,14 @@ async def plan_limit(conn: asyncpg.Connection, org_id, plan_limits: dict | None,
     return plan, getattr(policy.limits_for(plan, plan_limits), COLUMN[channel])
 
 
+async def plan_quota(conn: asyncpg.Connection, org_id, plan_limits: dict | None, field: str) -> tuple[str, int | None]:
+    """The org's plan and its quota of `field` ("numbers" or "leads", held at once), by the same rule as the limits."""
+    plan = await conn.fetchval("SELECT plan::text FROM organizations WHERE id = $1", org_id)
+    if plan is None:
+        raise errors.NotFound("Organization not found")
+    return plan, getattr(policy.limits_for(plan, plan_limits), field)
+
+
 async def used_this_month(conn: asyncpg.Connection, org_id, channel: str) -> int:
     used = await conn.fetchval(f"SELECT {COLUMN[channel]} FROM usage WHERE org_id = $1 AND month = $2",
                                org_id, runs.month_start())

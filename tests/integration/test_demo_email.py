@@ -13,7 +13,7 @@ from tests.fakes.resend import server_error
 
 PATH = "/api/demo/email"
 SENDER = "Outreach Demo <demo@outreach.test>"
-ALREADY = {"error": "Email already sent to this address. Try again later."}
+ALREADY = {"error": "Email already sent to this address (rate limit: one an hour). Try again later."}
 
 
 
@@ -117,3 +117,19 @@ async def test_one_caller_gets_a_few_demo_emails_an_hour(make_replica):
                for index in range(7)]
     assert [reply.status for reply in replies] == [200] * 5 + [429] * 2
     assert "Too many demo emails" in (await replies[-1].json())["error"]
+    assert "rate" in (await replies[-1].json())["error"] and "rate" in ALREADY["error"]  # what the landing page looks for
+
+
+async def test_only_requests_that_pass_the_caller_and_address_checks_count_towards_the_day(make_replica, resend):
+    """Repeating one address (refused per address) does not spend the day's budget of the demo."""
+    replica = await make_replica(demo_emails_per_day=2)
+    assert (await post(replica, {"email": "first@example.com"}))[0] == 200
+    for _ in range(2):
+        assert (await post(replica, {"email": "first@example.com"}))[1] == ALREADY
+    assert (await post(replica, {"email": "second@example.com"}))[0] == 200
+    status, body, _ = await post(replica, {"email": "third@example.com"})  # the caller's fifth: the day is spent
+    assert (status, body) == (429, {"error": "The demo has reached its daily rate limit. Try again tomorrow."})
+    assert len(resend.sent) == 2
+    status, _, _ = await post(replica, {"email": "first@example.com"})  # the caller's sixth: refused per caller
+    assert status == 429
+    assert [sent["to"] for sent in resend.sent] == [["first@example.com"], ["second@example.com"]]

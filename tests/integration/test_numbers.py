@@ -8,7 +8,7 @@ from tests.factories import insert_campaign, insert_number
 
 BASE = "/api/dashboard/numbers"
 T0 = datetime.datetime(2026, 3, 24, 10, 0, tzinfo=datetime.timezone.utc)
-ROW_KEYS = {"id", "orgId", "number", "label", "provider", "status", "campaignId", "createdAt"}
+ROW_KEYS = {"id", "orgId", "number", "label", "provider", "status", "campaignId", "releaseAfter", "createdAt"}
 
 
 async def test_list_is_newest_first_and_of_the_org_only(api, other, pool):
@@ -21,7 +21,8 @@ async def test_list_is_newest_first_and_of_the_org_only(api, other, pool):
     assert [row["id"] for row in reply.body["numbers"]] == [str(new["id"]), str(old["id"])]
     assert reply.body["numbers"][1] == {
         "id": str(old["id"]), "orgId": str(api.org_id), "number": "+15550000001", "label": None,
-        "provider": "twilio", "status": "active", "campaignId": None, "createdAt": "2026-03-24T10:00:00.000Z",
+        "provider": "twilio", "status": "active", "campaignId": None, "releaseAfter": None,
+        "createdAt": "2026-03-24T10:00:00.000Z",
     }
     assert reply.body["numbers"][0]["label"] == "Sales" and reply.body["numbers"][0]["status"] == "pending"
     assert [row["number"] for row in (await other.get(BASE)).body["numbers"]] == ["+15550000003"]

@@ -17,7 +17,7 @@ from tests.fakes.twilio import twilio_port
 BASE = "/api/dashboard/numbers"
 PUBLIC_URL = "https://outreach.example.com"
 NOT_CONFIGURED = {"error": "Twilio is not configured. Please add TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN."}
-ROW_KEYS = {"id", "orgId", "number", "label", "provider", "status", "campaignId", "createdAt"}
+ROW_KEYS = {"id", "orgId", "number", "label", "provider", "status", "campaignId", "releaseAfter", "createdAt"}
 
 
 
@@ -156,23 +156,24 @@ async def test_a_plan_without_minutes_cannot_buy(tenant, fake_twilio):
     assert fake_twilio.owned == {}
 
 
-async def test_a_number_bought_but_not_stored_is_released(tenant, fake_twilio, pool):
-    """Another organization already has the number in our database: the insert fails after the purchase."""
+async def test_a_number_another_org_holds_is_neither_bought_nor_released(tenant, fake_twilio, pool):
+    """Another organization already has the number in our database: refused before Twilio is asked."""
     api, other = await tenant("acme"), await tenant("globex")
-    await insert_number(pool, other.org_id, number="+14155550101")
+    sid = fake_twilio.own("+14155550101")
+    await insert_number(pool, other.org_id, number="+14155550101", provider_sid=sid)
     reply = await api.post(BASE, json={"phoneNumber": "+14155550101"})
     assert (reply.status, reply.body) == (409, {"error": "This phone number is already registered"})
-    assert fake_twilio.owned == {} and len(fake_twilio.released) == 1
+    assert list(fake_twilio.owned) == [sid] and fake_twilio.released == []
     assert await pool.fetchval("SELECT count(*) FROM phone_numbers WHERE org_id = $1", api.org_id) == 0
 
 
 async def test_any_storage_failure_after_purchase_releases_the_number(tenant, fake_twilio, pool, monkeypatch):
     api = await tenant("acme")
 
-    async def broken_insert(conn, org_id, fields):
+    async def broken_update(conn, org_id, number_id, number, provider_sid):
         raise ConnectionResetError("database went away")
 
-    monkeypatch.setattr(numbers, "create_number", broken_insert)
+    monkeypatch.setattr(numbers, "activate_number", broken_update)
     reply = await api.post(BASE, json={"phoneNumber": "+14155550102"})
     assert (reply.status, reply.body) == (500, {"error": "Internal server error"})
     assert fake_twilio.owned == {} and len(fake_twilio.released) == 1

@@ -23,33 +23,40 @@ PRICES = {"price_s": "starter", "price_g": "growth", "price_e": "enterprise"}
 # --- limits -----------------------------------------------------------------------------------------
 
 def test_default_limits_and_their_wire_form():
-    assert policy.limits_for("free") == PlanLimits(0, 0, 0)
-    assert policy.limits_for("starter") == PlanLimits(minutes=500, telegram=100, emails=500)
-    assert policy.limits_for("growth") == PlanLimits(minutes=2000, telegram=500, emails=2000)
-    assert policy.limits_for("enterprise") == PlanLimits(policy.UNLIMITED, policy.UNLIMITED, policy.UNLIMITED)
+    assert policy.limits_for("free") == PlanLimits(0, 0, 0, numbers=0, leads=1000)
+    assert policy.limits_for("starter") == PlanLimits(minutes=500, telegram=100, emails=500, numbers=1, leads=10_000)
+    assert policy.limits_for("growth") == PlanLimits(minutes=2000, telegram=500, emails=2000, numbers=3, leads=100_000)
+    assert policy.limits_for("enterprise") == PlanLimits(*[policy.UNLIMITED] * 5)
     assert policy.wire_limits(policy.limits_for("enterprise")) == {"minutes": 999999, "telegram": 999999,
                                                                    "emails": 999999}
     assert policy.wire_limits(policy.limits_for("starter")) == {"minutes": 500, "telegram": 100, "emails": 500}
     assert policy.limits_for("platinum") == policy.limits_for(None) == policy.limits_for("free")
 
 
+def test_quota_room_is_none_when_unlimited():
+    assert policy.quota_room(3, 1) == 2
+    assert policy.quota_room(1, 4) == 0
+    assert policy.quota_room(None, 10**9) is None
+    assert policy.quota_room(policy.UNLIMITED, 10**9) is None
+
+
 def test_limits_come_from_the_table_given():
     table = policy.parse_plan_limits('{"free": {"emails": 20}}')
-    assert policy.limits_for("free", table) == PlanLimits(minutes=0, telegram=0, emails=20)
+    assert policy.limits_for("free", table) == PlanLimits(minutes=0, telegram=0, emails=20, numbers=0, leads=1000)
     assert policy.limits_for("nonsense", table).emails == 20
     assert policy.limits_for("free", None).emails == 0
 
 
 def test_plan_limit_overrides_are_laid_over_the_defaults():
     table = policy.parse_plan_limits(json.dumps({
-        "free": {"minutes": 10, "telegram": 5, "emails": 25},
-        "growth": {"emails": None},
+        "free": {"minutes": 10, "telegram": 5, "emails": 25, "leads": 50},
+        "growth": {"emails": None, "numbers": 10},
         "enterprise": {"minutes": 50000, "telegram": "unlimited"},
     }))
-    assert table[Plan.FREE] == PlanLimits(10, 5, 25)
+    assert table[Plan.FREE] == PlanLimits(10, 5, 25, numbers=0, leads=50)
     assert table[Plan.STARTER] == policy.DEFAULT_PLAN_LIMITS[Plan.STARTER]
-    assert table[Plan.GROWTH] == PlanLimits(2000, 500, policy.UNLIMITED)
-    assert table[Plan.ENTERPRISE] == PlanLimits(50000, policy.UNLIMITED, policy.UNLIMITED)
+    assert table[Plan.GROWTH] == PlanLimits(2000, 500, policy.UNLIMITED, numbers=10, leads=100_000)
+    assert table[Plan.ENTERPRISE] == PlanLimits(50000, *[policy.UNLIMITED] * 4)
     assert policy.parse_plan_limits(None) == policy.parse_plan_limits("") == policy.DEFAULT_PLAN_LIMITS
     assert policy.parse_plan_limits('{"free": {"emails": 99999999999}}')[Plan.FREE].emails == policy.UNLIMITED
 
@@ -61,6 +68,7 @@ def test_plan_limit_overrides_are_laid_over_the_defaults():
     ('{"free": 5}', "free must be an object"),
     ('{"free": {"sms": 5}}', "free must be an object"),
     ('{"free": {"emails": -1}}', "free.emails"),
+    ('{"free": {"numbers": -1}}', "free.numbers"),
     ('{"free": {"emails": 1.5}}', "free.emails"),
     ('{"free": {"emails": true}}', "free.emails"),
     ('{"free": {"emails": "lots"}}', "free.emails"),
