@@ -11,7 +11,7 @@ import datetime
 from aiohttp import web
 
 from outreach.http import keys, params, schema, wire
-from outreach.http.auth import principal
+from outreach.http.auth import admin_only, principal
 from outreach.runtime import errors, policy
 from outreach.storage import billing, db, usage
 
@@ -23,7 +23,7 @@ PLAN_CHOICE = schema.Model("PlanChoice", [
                  message=policy.INVALID_PLAN),
 ])
 URL = schema.reply("RedirectUrl", {"url": schema.Text(format="uri")})
-LIMITS = schema.reply("PlanLimits", {key: schema.Integer() for key in ("minutes", "telegram", "emails")})
+LIMITS = schema.reply("PlanLimits", {key: schema.Integer() for key in policy.LIMIT_FIELDS}, policy.LIMIT_FIELDS)
 
 
 def stripe_port(request: web.Request):
@@ -40,13 +40,14 @@ def liqpay_port(request: web.Request):
 async def get_usage(request: web.Request) -> web.Response:
     async with db.connection(request.app[keys.DB]) as conn:
         row = await usage.current_usage(conn, principal(request).org_id)
-    limits = policy.limits_for(row["plan"], request.app[keys.SETTINGS].plan_limits)
+    table = request.app[keys.SETTINGS].plan_limits
+    plan = policy.plan_in_effect(row["plan"], table)  # `self-hosted` (null limits) where nobody is billed
     return wire.json_response({
         "minutes": row["minutes"],
         "telegramMessages": row["telegram"],
         "emails": row["emails"],
-        "plan": row["plan"],
-        "limits": policy.wire_limits(limits),
+        "plan": plan,
+        "limits": policy.wire_plan_limits(plan, table),
     })
 
 
@@ -60,6 +61,7 @@ async def get_payment_methods(request: web.Request) -> web.Response:
     })
 
 
+@admin_only
 @params.accepts(body=PLAN_CHOICE)
 @params.answers(200, URL)
 async def create_checkout(request: web.Request) -> web.Response:
@@ -110,6 +112,7 @@ async def ensure_customer(request: web.Request, port, state: dict) -> str:
         return await billing.save_customer(conn, state["id"], customer)
 
 
+@admin_only
 @params.answers(200, URL)
 async def create_portal(request: web.Request) -> web.Response:
     port = stripe_port(request)
@@ -121,6 +124,7 @@ async def create_portal(request: web.Request) -> web.Response:
     return wire.json_response({"url": url})
 
 
+@admin_only
 @params.accepts(body=PLAN_CHOICE)
 @params.answers(200, schema.reply("LiqPayCheckout", {"data": schema.Text(), "signature": schema.Text(),
                                                      "orderId": schema.Text()}))
@@ -130,10 +134,11 @@ async def create_liqpay_checkout(request: web.Request) -> web.Response:
     plan = (await params.body(request))["plan_id"]
     now = datetime.datetime.now(datetime.timezone.utc)
     order_id = port.order_id(principal(request).org_id, plan, now)
-    # No ?success=true: coming back from LiqPay says nothing about the payment; its callback decides the plan.
+    # ?success=true is what the billing page shows its banner for (as after Stripe); the plan itself is set only
+    # by LiqPay's signed callback, never by coming back to this URL.
     data, signature = port.subscription(
         order_id, settings.liqpay_amounts[plan], f"Outreach Runtime {plan} plan, monthly subscription",
-        result_url=f"{settings.public_url}{BILLING_PAGE}?provider=liqpay",
+        result_url=f"{settings.public_url}{BILLING_PAGE}?success=true&provider=liqpay",
         server_url=f"{settings.public_url}/api/webhook/liqpay", now=now,
     )
     return wire.json_response({"data": data, "signature": signature, "orderId": order_id})

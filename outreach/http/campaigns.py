@@ -10,6 +10,11 @@ from outreach.runtime.models import CampaignStatus
 from outreach.storage import campaigns, db
 
 
+def not_given(value) -> bool:
+    """JavaScript's falsy exactly, as the contract reads `channels || ["voice"]`: an empty array is given (and kept)."""
+    return value is None or value is False or value == "" or (type(value) in (int, float) and value == 0)
+
+
 CHANNEL = schema.Text(enum=policy.CHANNEL_NAMES)
 CHANNELS = schema.Array(CHANNEL, distinct=True)
 NAME = schema.Text(strip=True, min_length=1)
@@ -18,7 +23,7 @@ LEAD_IDS_MESSAGE = "leadIds must be a non-empty array"
 
 CAMPAIGN_CREATE = schema.Model("CampaignCreate", [
     schema.Field("name", NAME, required=True, message="Name is required"),
-    schema.Field("channels", CHANNELS, empty=schema.falsy, default=policy.DEFAULT_CHANNELS,
+    schema.Field("channels", CHANNELS, empty=not_given, default=policy.DEFAULT_CHANNELS,
                  message={"type": "Channels must be an array", "item": "Invalid channel type"}),
     schema.Field("channelPriority", CHANNELS, empty=schema.falsy, default=policy.DEFAULT_CHANNEL_PRIORITY,
                  message="Invalid channelPriority"),
@@ -51,8 +56,9 @@ CAMPAIGN_KINDS = {
     "voiceConfigId": schema.Uuid(), "status": schema.Text(enum=STATUSES), "channels": schema.Array(CHANNEL),
     "channelPriority": schema.Array(CHANNEL), "scheduledAt": schema.DateTime(), "settings": schema.Object(),
     "createdAt": schema.DateTime(), "updatedAt": schema.DateTime(),
+    "statusReason": schema.Text(),  # why a run paused by itself (a limit, missing configuration); else null
 }
-NULLABLE = ("scriptId", "voiceConfigId", "scheduledAt")
+NULLABLE = ("scriptId", "voiceConfigId", "scheduledAt", "statusReason")
 CAMPAIGN = schema.reply("Campaign", CAMPAIGN_KINDS, NULLABLE)
 STATS = schema.reply("CampaignLeadStats", {key: schema.Integer() for key in
                                            ("total", "contacted", "qualified", "converted", "rejected")})

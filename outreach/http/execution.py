@@ -6,7 +6,7 @@ from aiohttp import web
 
 from outreach.http import campaigns as campaign_routes, keys, params, schema, wire
 from outreach.http.auth import principal
-from outreach.runtime import errors, policy
+from outreach.runtime import errors, policy, templates
 from outreach.runtime.models import CampaignStatus
 from outreach.storage import campaigns, db, runs
 
@@ -39,12 +39,33 @@ async def execute_campaign(request: web.Request) -> web.Response:
             raise errors.Invalid("No leads assigned to this campaign. Assign leads first.")
         handle = runtime(request)  # before the status is written: a 503 must leave the campaign as it was
         if campaign["status"] != CampaignStatus.ACTIVE.value:
+            check_messages_written(request, campaign)
             await campaigns.update_campaign(conn, org_id, campaign_id, {"status": CampaignStatus.ACTIVE.value})
     run = await handle.submit(campaign_id)  # the actor lookup is a blocking call to Ray: off the loop
     if not wait:
         return await accepted(request, campaign_id)
     summary = await run
+    async with db.connection(request.app[keys.DB]) as conn:  # with what an earlier part of a resumed run ended
+        latest = await runs.run_results(conn, campaign_id, RESULTS_KEPT)
+    summary["results"] = [result_item(row) for row in reversed(latest)]  # oldest first, as the run reports them
     return wire.json_response({"success": True, "progress": progress_body(campaign_id, summary["counts"], summary)})
+
+
+RESULTS_KEPT = 1000
+
+
+def result_item(row: dict) -> dict:
+    """One lead's outcome as the contract's results list has it (`error` only when there is one)."""
+    item = {"leadId": str(row["lead_id"]), "leadName": templates.lead_name(row), "channel": row["channel"] or "none",
+            "status": row["state"]}
+    if row["error"]:
+        item["error"] = row["error"]
+    return item
+
+
+def check_messages_written(request: web.Request, campaign: dict) -> None:
+    """A 400 naming the channel and both fixes, before any status is written (policy.check_messages_written)."""
+    policy.check_messages_written(campaign, drafts_on=bool(request.app[keys.SETTINGS].openrouter_api_key))
 
 
 async def accepted(request: web.Request, campaign_id) -> web.Response:
@@ -68,7 +89,8 @@ def progress_body(campaign_id, counts: dict, summary: dict) -> dict:
 
 @params.answers(200, campaign_routes.CAMPAIGN)
 async def start_campaign(request: web.Request) -> web.Response:
-    row = await change_status(request, CampaignStatus.ACTIVE, policy.check_start)
+    row = await change_status(request, CampaignStatus.ACTIVE, policy.check_start,
+                              ready=lambda campaign: check_messages_written(request, campaign))
     handle = request.app.get(keys.RUNTIME)
     if handle is not None:
         await handle.submit(row["id"])  # runs in the background; the feed reports it
@@ -82,12 +104,15 @@ async def pause_campaign(request: web.Request) -> web.Response:
     return wire.json_response(wire.to_wire(row))
 
 
-async def change_status(request: web.Request, wanted: CampaignStatus, check) -> dict:
+async def change_status(request: web.Request, wanted: CampaignStatus, check, ready=None) -> dict:
+    """`check` the transition, then `ready(campaign)` whether it can run, before writing the status."""
     campaign_id = params.path_id(request)
     org_id = principal(request).org_id
     async with db.transaction(request.app[keys.DB]) as conn:
         current = await campaigns.get_campaign(conn, org_id, campaign_id, lock=True)
         check(CampaignStatus(current["status"]))
+        if ready is not None:
+            ready(current)
         return await campaigns.update_campaign(conn, org_id, campaign_id, {"status": wanted.value})
 
 

@@ -32,6 +32,7 @@ class Settings:
     clerk_jwks_url: str | None = None
     clerk_issuer: str | None = None
     clerk_authorized_parties: tuple[str, ...] = ()
+    clerk_webhook_secret: str | None = None  # Svix secret of Clerk's webhook (membership removals revoke keys)
     ray_address: str | None = None
     max_import_bytes: int = 20 * 1024 * 1024
     twilio_account_sid: str | None = None
@@ -51,7 +52,9 @@ class Settings:
     liqpay_public_key: str | None = None
     liqpay_private_key: str | None = None
     # Billing: monthly limits per plan (OUTREACH_PLAN_LIMITS), Stripe price ids and LiqPay UAH amounts per paid plan.
-    plan_limits: dict = dataclasses.field(default_factory=lambda: dict(policy.DEFAULT_PLAN_LIMITS))
+    # Unpaid organizations are on plan_limits.unpaid: `free` here; from the environment, OUTREACH_DEFAULT_PLAN, else
+    # `self-hosted` (no limits) when neither Stripe nor LiqPay is configured (read_plan_table).
+    plan_limits: dict = dataclasses.field(default_factory=lambda: policy.PlanTable(policy.DEFAULT_PLAN_LIMITS))
     stripe_prices: dict = dataclasses.field(default_factory=dict)
     liqpay_amounts: dict = dataclasses.field(default_factory=lambda: dict(policy.DEFAULT_LIQPAY_AMOUNTS))
     telegram_api_id: int | None = None
@@ -62,6 +65,11 @@ class Settings:
     ray_num_cpus: int = 2
     resend_webhook_secret: str | None = None
     resend_rate_per_second: int = 10
+    resend_retry_seconds: int = 900  # how long an email is retried (5xx, 429, resets, timeouts) before it fails
+    campaign_lease_seconds: int = 30  # an active campaign whose actor stopped renewing this long is resumed
+    # Tests only: the runner and the scheduler read the time from Redis (storage.clock.SharedTestClock), so a test
+    # moves it for every process at once. Never set in production.
+    shared_test_clock: bool = False
     voice_max_call_seconds: int = 600  # Twilio's TimeLimit for a campaign call; the line waits a little longer
     demo_emails_per_day: int = 200  # public demo emails a day, across replicas
 
@@ -85,6 +93,7 @@ class Settings:
             clerk_jwks_url=reader.text("CLERK_JWKS_URL"),
             clerk_issuer=reader.text("CLERK_ISSUER"),
             clerk_authorized_parties=reader.words("CLERK_AUTHORIZED_PARTIES"),
+            clerk_webhook_secret=reader.text("CLERK_WEBHOOK_SECRET"),
             ray_address=reader.text("RAY_ADDRESS"),
             max_import_bytes=reader.integer("OUTREACH_MAX_IMPORT_BYTES", 20 * 1024 * 1024),
             twilio_account_sid=reader.text("TWILIO_ACCOUNT_SID"),
@@ -103,7 +112,7 @@ class Settings:
             stripe_base_url=reader.text("STRIPE_BASE_URL"),
             liqpay_public_key=reader.text("LIQPAY_PUBLIC_KEY"),
             liqpay_private_key=reader.text("LIQPAY_PRIVATE_KEY"),
-            plan_limits=read_plan_limits(reader),
+            plan_limits=read_plan_table(reader),
             stripe_prices=read_per_plan(reader, "STRIPE_PRICE_", reader.text, {}),
             liqpay_amounts=read_per_plan(reader, "LIQPAY_AMOUNT_", reader.positive, policy.DEFAULT_LIQPAY_AMOUNTS),
             telegram_api_id=reader.integer("TELEGRAM_API_ID", None),
@@ -114,6 +123,9 @@ class Settings:
             ray_num_cpus=reader.integer("OUTREACH_RAY_NUM_CPUS", 2),
             resend_webhook_secret=reader.text("RESEND_WEBHOOK_SECRET"),
             resend_rate_per_second=reader.integer("RESEND_RATE_PER_SECOND", 10),
+            resend_retry_seconds=reader.integer("RESEND_RETRY_SECONDS", 900),
+            campaign_lease_seconds=reader.integer("OUTREACH_CAMPAIGN_LEASE_SECONDS", 30),
+            shared_test_clock=reader.flag("OUTREACH_SHARED_TEST_CLOCK"),
             voice_max_call_seconds=reader.integer("OUTREACH_VOICE_MAX_CALL_SECONDS", 600),
             demo_emails_per_day=reader.positive("OUTREACH_DEMO_EMAILS_PER_DAY") or 200,
         )
@@ -126,6 +138,8 @@ class Settings:
             raise ConfigError("OUTREACH_SECRET_KEY is required when OUTREACH_PRODUCTION is set")
         if self.production and not self.clerk_jwks_url:
             raise ConfigError("CLERK_JWKS_URL is required when OUTREACH_PRODUCTION is set")
+        if self.production and not self.clerk_authorized_parties:  # cookie sessions need the allowed origins
+            raise ConfigError("CLERK_AUTHORIZED_PARTIES is required when OUTREACH_PRODUCTION is set")
         pairs = [
             ("TWILIO_ACCOUNT_SID", self.twilio_account_sid, "TWILIO_AUTH_TOKEN", self.twilio_auth_token),
             ("LIQPAY_PUBLIC_KEY", self.liqpay_public_key, "LIQPAY_PRIVATE_KEY", self.liqpay_private_key),
@@ -138,6 +152,10 @@ class Settings:
                 raise ConfigError(f"{missing} is required when {present} is set")
         if self.resend_rate_per_second < 1:
             raise ConfigError(f"RESEND_RATE_PER_SECOND must be at least 1, got {self.resend_rate_per_second}")
+        if self.resend_retry_seconds < 0:
+            raise ConfigError(f"RESEND_RETRY_SECONDS must be 0 or more, got {self.resend_retry_seconds}")
+        if self.campaign_lease_seconds < 3:
+            raise ConfigError(f"OUTREACH_CAMPAIGN_LEASE_SECONDS must be at least 3, got {self.campaign_lease_seconds}")
         if self.voice_max_call_seconds < 1:
             raise ConfigError(f"OUTREACH_VOICE_MAX_CALL_SECONDS must be at least 1, got {self.voice_max_call_seconds}")
         for name, url in (("DATABASE_URL", self.database_url), ("REDIS_URL", self.redis_url)):
@@ -167,12 +185,25 @@ class Settings:
     def liqpay_configured(self) -> bool:
         return bool(self.liqpay_public_key and self.liqpay_private_key)
 
+    @property
+    def default_plan(self) -> str:
+        """The plan of an organization that has paid for none (policy.plan_in_effect)."""
+        return policy.plan_in_effect(None, self.plan_limits)
+
 
 def read_plan_limits(reader: "_Reader") -> dict:
     try:
         return policy.parse_plan_limits(reader.text("OUTREACH_PLAN_LIMITS"))
     except errors.Invalid as exc:
         raise ConfigError(f"OUTREACH_PLAN_LIMITS {exc.message}") from None
+
+
+def read_plan_table(reader: "_Reader") -> policy.PlanTable:
+    """The limits of each plan, and the plan of organizations that pay for none: OUTREACH_DEFAULT_PLAN, else
+    `free` where Stripe or LiqPay can take a payment and `self-hosted` (not limited) where nothing can."""
+    billed = bool(reader.text("STRIPE_SECRET_KEY") or reader.text("LIQPAY_PUBLIC_KEY"))
+    unpaid = reader.choice("OUTREACH_DEFAULT_PLAN", policy.DEFAULT_PLAN_CHOICES)
+    return policy.PlanTable(read_plan_limits(reader), unpaid or ("free" if billed else policy.SELF_HOSTED))
 
 
 def read_per_plan(reader: "_Reader", prefix: str, read, defaults: dict) -> dict:

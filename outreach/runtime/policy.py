@@ -5,7 +5,7 @@ import dataclasses
 import datetime
 import json
 
-from outreach.runtime import errors, windows
+from outreach.runtime import errors, sequences, templates, windows
 from outreach.runtime.models import CampaignStatus, Channel, LeadStatus, Plan, PlanLimits
 
 # "No limit", as enforced: fits the integer usage counters with room to add a batch. The dashboard shows
@@ -36,13 +36,49 @@ CHANNEL_NAMES = tuple(channel.value for channel in Channel)
 CHANNEL_CONTACT = {Channel.VOICE: "phone", Channel.TELEGRAM: "telegram_username", Channel.EMAIL: "email"}
 
 
+# The plan of an organization on a deployment that bills nobody (neither Stripe nor LiqPay configured): not
+# limited, its sends still counted. Computed from the configuration, never stored (see plan_in_effect).
+SELF_HOSTED = "self-hosted"
+DEFAULT_PLAN_CHOICES = (SELF_HOSTED, *(plan.value for plan in Plan))  # what OUTREACH_DEFAULT_PLAN may name
+NO_LIMITS = PlanLimits(minutes=UNLIMITED, telegram=UNLIMITED, emails=UNLIMITED, numbers=UNLIMITED, leads=UNLIMITED)
+
+
+class PlanTable(dict):
+    """Settings.plan_limits: the limits of each plan (Plan -> PlanLimits), and `unpaid`, the plan of an
+    organization that has paid for none. A plain dict works too: its unpaid plan is `free`."""
+
+    def __init__(self, limits: dict, unpaid: str = Plan.FREE.value):
+        super().__init__(limits)
+        self.unpaid = unpaid
+
+
+def plan_in_effect(stored: str | None, table: dict | None = None) -> str:
+    """The plan an organization is on: the paid plan it stores, else the deployment's plan for organizations that
+    pay for none (stored `free`: never paid, or a subscription that ended).
+
+    Computed at each use, so a change of configuration (billing set up later, OUTREACH_DEFAULT_PLAN) moves the
+    organizations that pay nothing and never rewrites a plan someone paid for.
+    """
+    if stored in PAID_PLANS:
+        return stored
+    return getattr(table, "unpaid", Plan.FREE.value)
+
+
 def limits_for(plan: str | None, table: dict | None = None) -> PlanLimits:
-    """The plan's monthly limits from `table` (Settings.plan_limits; the defaults when None); unknown: free."""
+    """The limits of the plan in effect for a stored `plan`, from `table` (Settings.plan_limits; the defaults when
+    None); an unknown plan is an unpaid one."""
     table = DEFAULT_PLAN_LIMITS if table is None else table
-    try:
-        return table[Plan(plan)]
-    except ValueError:
-        return table[Plan.FREE]
+    effective = plan_in_effect(plan, table)
+    if effective == SELF_HOSTED:
+        return NO_LIMITS
+    return table[Plan(effective)]
+
+
+def wire_plan_limits(plan: str, table: dict | None = None) -> dict:
+    """The `limits` of GET /billing/usage for the plan in effect: null for each when it is not limited at all."""
+    if plan == SELF_HOSTED:
+        return {field: None for field in LIMIT_FIELDS}
+    return wire_limits(limits_for(plan, table))
 
 
 def wire_limits(limits: PlanLimits) -> dict:
@@ -134,6 +170,41 @@ def check_status_edit(current: CampaignStatus, wanted: CampaignStatus) -> None:
     if wanted not in ALLOWED_STATUS_EDITS[current]:
         hint = " Use start to run it." if wanted is CampaignStatus.ACTIVE else ""
         raise errors.Invalid(f"Cannot change status from {current.value} to {wanted.value}.{hint}")
+
+
+TEXT_CHANNELS = (Channel.EMAIL.value, Channel.TELEGRAM.value)  # written for the lead: a template or an AI draft
+
+
+def channels_without_template(campaign: dict) -> list[str]:
+    """The text channels the campaign would send on (in some step of its sequence) with no template for them."""
+    settings = campaign.get("settings") or {}
+    order = ordered_channels(campaign.get("channels") or [], campaign.get("channel_priority") or [])
+    missing: list[str] = []
+    for step in sequences.steps_of(settings):
+        written = sequences.step_settings(settings, step)
+        for channel in order if step.channel == sequences.ANY else [step.channel]:
+            if channel in TEXT_CHANNELS and channel in order and channel not in missing \
+                    and not has_template(written, channel):
+                missing.append(channel)
+    return missing
+
+
+def has_template(settings: dict, channel: str) -> bool:
+    if channel == Channel.EMAIL.value:
+        return templates.email_template(settings) is not None
+    return templates.telegram_template(settings) is not None
+
+
+def check_messages_written(campaign: dict, drafts_on: bool) -> None:
+    """Refuse to run a campaign whose messages nobody can write: a text channel with no template, and no AI drafts
+    (OpenRouter) to write one. Its leads would otherwise wait on that channel and the run end `paused`."""
+    missing = [] if drafts_on else channels_without_template(campaign)
+    if missing:
+        names = " and ".join(missing)
+        fields = " and ".join(f"settings.templates.{channel}" + (" (subject and body)" if channel == "email" else "")
+                              for channel in missing)
+        raise errors.Invalid(f"The {names} channel{'s have' if len(missing) > 1 else ' has'} no message template: "
+                             f"set {fields}, or configure OpenRouter (OPENROUTER_API_KEY) for AI drafts.")
 
 
 def lead_status_after_contact(current: LeadStatus) -> LeadStatus:

@@ -20,7 +20,8 @@ LIMIT_NAME = {"email": "Email", "telegram": "Telegram message", "voice": "Voice 
 
 
 async def current_usage(conn: asyncpg.Connection, org_id) -> dict:
-    """This UTC month's counters (zeros before the first send) and the organization's plan."""
+    """This UTC month's counters (zeros before the first send) and the organization's stored plan (what it paid
+    for, `free` when nothing; policy.plan_in_effect says which plan applies)."""
     row = await conn.fetchrow(
         f"""SELECT o.plan::text AS plan, coalesce(u.minutes, 0) AS minutes,
                    coalesce(u.telegram, 0) AS telegram, coalesce(u.emails, 0) AS emails
@@ -78,10 +79,11 @@ async def check_available(conn: asyncpg.Connection, org_id, plan_limits: dict | 
 
 
 async def plan_limit(conn: asyncpg.Connection, org_id, plan_limits: dict | None, channel: str) -> tuple[str, int]:
+    """The plan in effect (policy.plan_in_effect: a paid one, else the deployment's default) and its limit."""
     plan = await conn.fetchval("SELECT plan::text FROM organizations WHERE id = $1", org_id)
     if plan is None:
         raise errors.NotFound("Organization not found")
-    return plan, getattr(policy.limits_for(plan, plan_limits), COLUMN[channel])
+    return policy.plan_in_effect(plan, plan_limits), getattr(policy.limits_for(plan, plan_limits), COLUMN[channel])
 
 
 async def plan_quota(conn: asyncpg.Connection, org_id, plan_limits: dict | None, field: str) -> tuple[str, int | None]:
@@ -89,7 +91,7 @@ async def plan_quota(conn: asyncpg.Connection, org_id, plan_limits: dict | None,
     plan = await conn.fetchval("SELECT plan::text FROM organizations WHERE id = $1", org_id)
     if plan is None:
         raise errors.NotFound("Organization not found")
-    return plan, getattr(policy.limits_for(plan, plan_limits), field)
+    return policy.plan_in_effect(plan, plan_limits), getattr(policy.limits_for(plan, plan_limits), field)
 
 
 async def used_this_month(conn: asyncpg.Connection, org_id, channel: str) -> int:
