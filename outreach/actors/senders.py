@@ -2,6 +2,7 @@
 sandbox twins, or a sender that refuses with the setting to fix."""
 from __future__ import annotations
 
+import email.utils
 import functools
 import logging
 
@@ -10,7 +11,7 @@ from outreach.actors.routing import AccountTelegramDispatcher, EntityActors, Lin
 from outreach.actors.telegram_account import ACCOUNT_UNAVAILABLE
 from outreach.actors.voice_line import AgentCaller
 from outreach.providers import resend, sandbox, telegram, twilio, voice_agent
-from outreach.runtime import crypto, errors
+from outreach.runtime import crypto, errors, optout
 from outreach.runtime.config import Settings
 from outreach.runtime.ports import SendResult
 from outreach.storage import db, email_senders, rate_limits, telegram_accounts
@@ -21,12 +22,13 @@ CALL_END_GRACE_SECONDS = 120  # status callbacks can trail the end of a call
 
 
 async def build_dispatchers(settings: Settings, pool, campaign: dict, entities: EntityActors, redis=None) -> dict:
-    dispatchers = {"telegram": AccountTelegramDispatcher(entities, pool, campaign["org_id"]),
+    dispatchers = {"telegram": AccountTelegramDispatcher(entities, pool, campaign["org_id"], settings.telegram_warmup),
                    "voice": LineVoiceDispatcher(entities, pool, campaign)}
     if settings.sandbox:
         outcomes = sandbox_outcomes(settings, "email", campaign)
         sender = settings.email_from or "Outreach Sandbox <sandbox@outreach.invalid>"
-        dispatchers["email"] = EmailDispatcher(sandbox.SandboxEmail(outcomes), sender)
+        dispatchers["email"] = EmailDispatcher(sandbox.SandboxEmail(outcomes), sender,
+                                               unsubscribe=unsubscribe_links(settings, sender))
     else:
         dispatchers["email"] = await email_dispatcher(settings, pool, campaign["org_id"], redis)
     return dispatchers
@@ -37,21 +39,43 @@ async def email_dispatcher(settings: Settings, pool, org_id, redis=None) -> Emai
     is refused with the setting to fix (the leads stay pending for email)."""
     if not settings.resend_configured:
         return EmailDispatcher(UnconfiguredEmail("Email is not configured: set RESEND_API_KEY"), "")
-    async with db.connection(pool) as conn:
-        sender = await email_senders.email_sender(conn, org_id)
+    try:
+        async with db.connection(pool) as conn:
+            sender = await email_senders.email_sender(conn, org_id)
+    except errors.Invalid as exc:  # its address is not proven yet: nothing goes out from it, the leads wait
+        return EmailDispatcher(UnconfiguredEmail(exc.message), "")
     if sender is None and not settings.email_from:
         reason = "No email sender: save the organization's email settings, or set OUTREACH_EMAIL_FROM"
         return EmailDispatcher(UnconfiguredEmail(reason), "")
     from_address, reply_to = (sender["from"], sender["reply_to"]) if sender else (settings.email_from, None)
-    client = resend_client(settings.resend_api_key, settings.resend_api_url, settings.resend_rate_per_second, redis)
-    return EmailDispatcher(client, from_address, reply_to)
+    client = resend_client(settings.resend_api_key, settings.resend_api_url, settings.resend_rate_per_second, redis,
+                           settings.resend_retry_seconds)
+    return EmailDispatcher(client, from_address, reply_to, unsubscribe_links(settings, reply_to or from_address))
+
+
+def unsubscribe_links(settings: Settings, mailbox: str):
+    """How each campaign email gets its List-Unsubscribe headers: a link signed with the secret key, and a
+    mailto to the address that takes replies (a reply asking to stop is honoured by the Resend webhook)."""
+    mailto = email.utils.parseaddr(mailbox or "")[1] or None
+
+    def headers(org_id, address: str) -> dict[str, str]:
+        try:
+            token = optout.unsubscribe_token(settings.secret_key, org_id, address)
+        except errors.ServiceError:  # no secret key, or not an address: the provider refuses such a send anyway
+            log.error("no unsubscribe link for a campaign email of org %s", org_id)
+            return {}
+        return optout.list_unsubscribe_headers(settings.public_url, token, mailto)
+
+    return headers
 
 
 @functools.cache
-def resend_client(api_key: str, base_url: str, rate_per_second: int, redis=None) -> resend.ResendEmail:
+def resend_client(api_key: str, base_url: str, rate_per_second: int, redis=None,
+                  retry_seconds: int = 0) -> resend.ResendEmail:
     """One per process and key: every run in this actor shares its session; with Redis, the account's rate
-    limit is shared by every process that sends through it."""
-    return resend.ResendEmail(api_key, base_url, rate_per_second=rate_per_second,
+    limit is shared by every process that sends through it. Campaign sends retry transient errors for
+    `retry_seconds` (RESEND_RETRY_SECONDS) with their idempotency key."""
+    return resend.ResendEmail(api_key, base_url, rate_per_second=rate_per_second, retry_seconds=retry_seconds,
                               limiter=shared_limiter(redis, "resend", api_key, rate_per_second))
 
 

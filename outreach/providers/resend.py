@@ -6,21 +6,24 @@ retried with its key (after a timeout, or a crash between send and record) retur
 id and sends nothing (Resend keeps keys for 24 h).
 
 Answers become SendResults. A refused recipient or message is the lead's failure (the campaign tries
-the lead's next channel). Anything about the sender, the account or the service (auth, unverified
-domain, rate limit, quota, 5xx, timeout, unreachable) sets `channel_blocked`: the lead stays pending
-for email and is sent later with the same key.
+the lead's next channel). What passes by itself (5xx, 429 rate limit, a reset connection, a timeout,
+an unreachable service) is retried with the same key, with capped exponential backoff and jitter,
+honouring `Retry-After` (and holding every send of the account for it), for up to `retry_seconds`;
+after that the lead fails with the last error. What a person must fix (auth, unverified domain, a
+quota) sets `channel_blocked`: the lead stays pending for email and is sent later with the same key.
 """
 from __future__ import annotations
 
 import asyncio
 import html
 import json
+import random
 import time
 
 import aiohttp
 
 from outreach.runtime.ports import OutboundEmail, SendResult
-from outreach.providers.http_common import retry_after_of
+from outreach.providers.http_common import backoff_delay, retry_after_of
 
 EMAILS_PATH = "/emails"
 USER_AGENT = "outreach-runtime"
@@ -29,6 +32,9 @@ SENDER_ERRORS = {"invalid_from_address", "invalid_access", "missing_api_key", "i
                  "invalid_region", "daily_quota_exceeded", "monthly_quota_exceeded", "rate_limit_exceeded",
                  "security_error", "not_found", "method_not_allowed"}
 LEAD_STATUSES = (400, 422)
+QUOTA_ERRORS = {"daily_quota_exceeded", "monthly_quota_exceeded"}  # 429s that do not pass within a retry budget
+POLL_SECONDS = 0.1  # how often a send waiting to retry asks whether it is still wanted
+PAUSED = "The campaign was paused before this email was sent"
 
 
 class RateLimiter:
@@ -42,47 +48,80 @@ class RateLimiter:
         self.sleep = sleep
         self._next = 0.0
 
-    async def wait(self) -> float:
-        """Take the next free slot; returns the seconds waited. No await before the slot is taken, so
-        concurrent callers get distinct slots without a lock."""
+    async def wait(self, still_wanted=None) -> float:
+        """Take the next free slot; returns the seconds waited (less when `still_wanted()` turned false: the
+        caller sends nothing). No await before the slot is taken, so concurrent callers get distinct slots
+        without a lock."""
         now = self.clock()
         slot = max(now, self._next)
         self._next = slot + self.interval
         if slot > now:
-            await self.sleep(slot - now)
+            await pause_aware_sleep(slot - now, still_wanted, self.clock, self.sleep)
         return slot - now
+
+    def set_rate(self, per_second: float) -> None:
+        self.interval = 1 / per_second
+
+    def hold(self, seconds: float) -> None:
+        """No slot for anyone during the next `seconds` (the provider asked to wait)."""
+        self._next = max(self._next, self.clock() + seconds)
 
 
 class ResendEmail:
     """One per API key: a shared aiohttp session (made inside the running loop) and rate limiter."""
 
     def __init__(self, api_key: str, base_url: str = "https://api.resend.com", *, rate_per_second: float = 10,
-                 timeout: float = 10, session_factory=None, limiter=None):
-        """`limiter`: anything with `async wait()`; by default one of this process (storage.rate_limits
-        has the one shared by every process, which the runtime and the API use)."""
+                 timeout: float = 10, session_factory=None, limiter=None, retry_seconds: float = 0,
+                 clock=time.monotonic, sleep=asyncio.sleep, rng: random.Random | None = None):
+        """`limiter`: anything with `async wait(still_wanted)` and `hold(seconds)`; by default one of this
+        process (storage.rate_limits has the one shared by every process, which the runtime and the API
+        use). `retry_seconds`: how long transient failures are retried (0: answer the first one, as the
+        HTTP routes do; campaigns use RESEND_RETRY_SECONDS)."""
         self.url = base_url.rstrip("/") + EMAILS_PATH
         self.headers = {"Authorization": f"Bearer {api_key}", "User-Agent": USER_AGENT}
         self.limiter = limiter or RateLimiter(rate_per_second)
         self.timeout = timeout
+        self.retry_seconds = retry_seconds
+        self.clock, self.sleep, self.rng = clock, sleep, rng or random.Random()
         self.session_factory = session_factory or aiohttp.ClientSession
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
     async def send_email(self, email: OutboundEmail, idempotency_key: str, still_wanted=None) -> SendResult:
-        await self.limiter.wait()
-        if still_wanted is not None and not still_wanted():  # paused while waiting for a turn
-            return blocked("not_sent", "The campaign was paused before this email was sent")
+        """Sent, refused, or failed after `retry_seconds` of transient errors; `not_sent` when the campaign
+        stopped wanting it while it waited for a turn or a retry (sent later with the same key)."""
+        deadline, tries = self.clock() + self.retry_seconds, 0
+        while True:
+            await self.limiter.wait(still_wanted)
+            if still_wanted is not None and not still_wanted():  # paused while waiting for a turn
+                return blocked("not_sent", PAUSED)
+            result, transient = await self._post(email, idempotency_key)
+            if not transient or not self.retry_seconds:  # no budget (the HTTP routes): the caller decides
+                return result
+            delay = backoff_delay(tries, result.retry_after, self.rng)
+            if self.clock() + delay > deadline:
+                return gave_up(result, tries, self.retry_seconds)
+            if result.outcome in ("rate_limited", "unreachable"):
+                self.limiter.hold(delay)  # the account or the service, not this email: every send waits
+            if not await pause_aware_sleep(delay, still_wanted, self.clock, self.sleep):
+                return blocked("not_sent", PAUSED)
+            tries += 1
+
+    async def _post(self, email: OutboundEmail, idempotency_key: str) -> tuple[SendResult, bool]:
+        """One request: its result, and whether it passes by itself (a 5xx, a rate limit but not a quota,
+        a lost answer, an unreachable service), so that trying again later can succeed."""
         headers = {**self.headers, "Idempotency-Key": idempotency_key}
         try:
             async with self._session_now().post(self.url, json=request_body(email), headers=headers,
                                                 timeout=aiohttp.ClientTimeout(total=self.timeout)) as response:
                 status, response_headers, text = response.status, response.headers, await response.text()
         except aiohttp.ClientConnectorError as exc:  # no connection was made: nothing can have been sent
-            return blocked("unreachable", f"Resend is unreachable: {exc}")
+            return blocked("unreachable", f"Resend is unreachable: {exc}"), True
         except (TimeoutError, aiohttp.ClientError) as exc:
-            # The request may have been accepted before the answer was lost: never send it again.
-            return SendResult("unknown", error=f"Resend did not answer ({type(exc).__name__}); the email may have been sent")
-        return result_of(status, response_headers, text)
+            # The request may have been accepted before the answer was lost: only its key may send it again.
+            return SendResult("unknown", error=f"Resend did not answer ({type(exc).__name__}); "
+                                               "the email may have been sent"), True
+        return result_of(status, response_headers, text), status >= 500 or status == 429 and not quota(text)
 
     async def close(self) -> None:
         if self._session is not None and not self._session.closed:
@@ -104,6 +143,8 @@ def request_body(email: OutboundEmail) -> dict:
         body["reply_to"] = email.reply_to
     if email.tags:
         body["tags"] = [{"name": name, "value": value} for name, value in email.tags]
+    if email.headers:
+        body["headers"] = dict(email.headers)
     return body
 
 
@@ -128,6 +169,30 @@ def result_of(status: int, headers, text: str) -> SendResult:
         return SendResult(outcome, error=described)
     outcome = "rate_limited" if status == 429 else "provider_error"
     return blocked(outcome, described, retry_after_of(headers))
+
+
+def quota(text: str) -> bool:
+    """A 429 about the daily or monthly quota: it does not pass within a retry budget."""
+    return error_fields(load_json(text), text)[0] in QUOTA_ERRORS
+
+
+def gave_up(last: SendResult, tries: int, seconds: float) -> SendResult:
+    """Transient errors for the whole retry budget: the lead fails with the last one (never `unknown`)."""
+    return SendResult("provider_error", error=f"{last.error} (gave up after {tries + 1} tries in {seconds:.0f} s)")
+
+
+async def pause_aware_sleep(seconds: float, still_wanted, clock, sleep) -> bool:
+    """Sleep `seconds`, or less when `still_wanted()` turns false (then False): a paused campaign's send
+    gives its lead back promptly instead of sleeping through a backoff."""
+    if still_wanted is None:
+        await sleep(seconds)
+        return True
+    end = clock() + seconds
+    while (left := end - clock()) > 0:
+        if not still_wanted():
+            return False
+        await sleep(min(left, POLL_SECONDS))
+    return still_wanted()
 
 
 def blocked(outcome: str, error: str, retry_after: int | None = None) -> SendResult:

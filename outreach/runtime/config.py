@@ -5,7 +5,7 @@ import dataclasses
 import os
 from collections.abc import Mapping
 
-from outreach.runtime import errors, policy
+from outreach.runtime import errors, pacing, policy
 from outreach.runtime.errors import ConfigError
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/outreach"
@@ -60,6 +60,9 @@ class Settings:
     telegram_api_id: int | None = None
     telegram_api_hash: str | None = None
     telegram_pacing_override: tuple[float, float] | None = None
+    telegram_warmup_start: int = pacing.DEFAULT_WARMUP_START  # a new account's limit on its first active day
+    telegram_warmup_step: int = pacing.DEFAULT_WARMUP_STEP  # added each day after, up to its maxDailyMessages
+    telegram_spread_override: bool | None = None  # spread a day's quota over the sending window; unset: not in sandbox
     sandbox_latency_ms: int = 20
     sandbox_seed: int = 7
     ray_num_cpus: int = 2
@@ -72,6 +75,10 @@ class Settings:
     shared_test_clock: bool = False
     voice_max_call_seconds: int = 600  # Twilio's TimeLimit for a campaign call; the line waits a little longer
     demo_emails_per_day: int = 200  # public demo emails a day, across replicas
+    # Per-organization rates (a minute, shared by every API process) of routes that call a paid provider.
+    email_generate_per_minute: int = 10
+    number_search_per_minute: int = 30
+    number_release_grace_days: int = 7  # a lapsed plan's numbers are released at Twilio after this many days
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -118,6 +125,10 @@ class Settings:
             telegram_api_id=reader.integer("TELEGRAM_API_ID", None),
             telegram_api_hash=reader.text("TELEGRAM_API_HASH"),
             telegram_pacing_override=reader.seconds_range("OUTREACH_TELEGRAM_PACING", None),
+            telegram_warmup_start=reader.integer("OUTREACH_TELEGRAM_WARMUP_START", pacing.DEFAULT_WARMUP_START),
+            telegram_warmup_step=reader.integer("OUTREACH_TELEGRAM_WARMUP_STEP", pacing.DEFAULT_WARMUP_STEP),
+            telegram_spread_override=(None if reader.text("OUTREACH_TELEGRAM_SPREAD") is None
+                                      else reader.flag("OUTREACH_TELEGRAM_SPREAD")),
             sandbox_latency_ms=reader.integer("OUTREACH_SANDBOX_LATENCY_MS", 20),
             sandbox_seed=reader.integer("OUTREACH_SANDBOX_SEED", 7),
             ray_num_cpus=reader.integer("OUTREACH_RAY_NUM_CPUS", 2),
@@ -128,6 +139,9 @@ class Settings:
             shared_test_clock=reader.flag("OUTREACH_SHARED_TEST_CLOCK"),
             voice_max_call_seconds=reader.integer("OUTREACH_VOICE_MAX_CALL_SECONDS", 600),
             demo_emails_per_day=reader.positive("OUTREACH_DEMO_EMAILS_PER_DAY") or 200,
+            email_generate_per_minute=reader.positive("OUTREACH_EMAIL_GENERATE_PER_MINUTE") or 10,
+            number_search_per_minute=reader.positive("OUTREACH_NUMBER_SEARCH_PER_MINUTE") or 30,
+            number_release_grace_days=reader.integer("OUTREACH_NUMBER_RELEASE_GRACE_DAYS", 7),
         )
         settings.check()
         return settings
@@ -156,6 +170,12 @@ class Settings:
             raise ConfigError(f"RESEND_RETRY_SECONDS must be 0 or more, got {self.resend_retry_seconds}")
         if self.campaign_lease_seconds < 3:
             raise ConfigError(f"OUTREACH_CAMPAIGN_LEASE_SECONDS must be at least 3, got {self.campaign_lease_seconds}")
+        if self.telegram_warmup_start < 1:
+            raise ConfigError(f"OUTREACH_TELEGRAM_WARMUP_START must be at least 1, got {self.telegram_warmup_start}")
+        if self.telegram_warmup_step < 0:
+            raise ConfigError(f"OUTREACH_TELEGRAM_WARMUP_STEP must be 0 or more, got {self.telegram_warmup_step}")
+        if self.number_release_grace_days < 0:
+            raise ConfigError(f"OUTREACH_NUMBER_RELEASE_GRACE_DAYS must be 0 or more, got {self.number_release_grace_days}")
         if self.voice_max_call_seconds < 1:
             raise ConfigError(f"OUTREACH_VOICE_MAX_CALL_SECONDS must be at least 1, got {self.voice_max_call_seconds}")
         for name, url in (("DATABASE_URL", self.database_url), ("REDIS_URL", self.redis_url)):
@@ -168,6 +188,15 @@ class Settings:
         if self.telegram_pacing_override is not None:
             return self.telegram_pacing_override
         return (0.05, 0.2) if self.sandbox else (30.0, 90.0)
+
+    @property
+    def telegram_warmup(self) -> pacing.Warmup:
+        return pacing.Warmup(self.telegram_warmup_start, self.telegram_warmup_step)
+
+    @property
+    def telegram_spread(self) -> bool:
+        """Spread each account's daily quota over the sending window: yes for real accounts, not in sandbox."""
+        return (not self.sandbox) if self.telegram_spread_override is None else self.telegram_spread_override
 
     @property
     def twilio_configured(self) -> bool:

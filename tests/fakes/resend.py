@@ -3,13 +3,18 @@
 It keeps Resend's idempotency rules (the same key and body return the first id and send nothing; the
 same key with another body is a 409), answers errors as `{"statusCode", "name", "message"}`, and can be
 scripted to fail (`queue`) or to hold requests until released (`hold`), for the client's timeout.
+With `faults`, it is a flaky Resend: random 500s, 429s with Retry-After, connections reset after the
+email was accepted, and answers that hang past the client's timeout (also after accepting it).
+`requests` notes when each request arrived, so a test can measure the rate the service saw.
 """
 from __future__ import annotations
 
 import asyncio
 import dataclasses
 import json
+import random
 import re
+import time
 import uuid
 
 from aiohttp import web
@@ -45,10 +50,38 @@ def server_error() -> Reply:
     return error(500, "internal_server_error", "An unexpected error occurred.")
 
 
+@dataclasses.dataclass
+class Faults:
+    """Shares of requests that fail each way (drawn from a seeded generator, so a run can be repeated)."""
+
+    server_error: float = 0.0
+    rate_limited: float = 0.0
+    reset: float = 0.0  # the email is accepted, then the connection is dropped before the answer
+    hang: float = 0.0  # the email is accepted, then the answer waits `hang_seconds`
+    retry_after: int = 1
+    hang_seconds: float = 5.0
+    seed: int = 13
+    limit: int | None = None  # inject at most this many, then answer normally
+
+    def draw(self, rng: random.Random, injected: int) -> str | None:
+        if self.limit is not None and injected >= self.limit:
+            return None
+        roll = rng.random()
+        for name in ("server_error", "rate_limited", "reset", "hang"):
+            share = getattr(self, name)
+            if roll < share:
+                return name
+            roll -= share
+        return None
+
+
 class FakeResend(LocalServer):
-    def __init__(self, api_key: str = "re_test_key"):
+    def __init__(self, api_key: str = "re_test_key", faults: Faults | None = None):
         super().__init__()
         self.api_key = api_key
+        self.faults = faults
+        self.rng = random.Random(faults.seed if faults else 0)
+        self.injected: list[str] = []  # the faults injected, in order
         self.requests: list[dict] = []  # every request that reached /emails
         self.sent: list[dict] = []  # the emails actually sent: one per distinct idempotency key
         self.replies: list[Reply] = []
@@ -56,6 +89,8 @@ class FakeResend(LocalServer):
         self._held = 0
         self._release = asyncio.Event()
         self.app.router.add_post("/emails", self.emails)
+        self.domains: dict[str, str] = {}  # name -> status ("verified", "pending", ...), for GET /domains
+        self.app.router.add_get("/domains", self.list_domains)
 
     def queue(self, *replies: Reply) -> None:
         """The next requests get these answers (after authentication), in order, and send nothing."""
@@ -69,12 +104,24 @@ class FakeResend(LocalServer):
     def release(self) -> None:
         self._release.set()
 
+    async def list_domains(self, request: web.Request) -> web.Response:
+        if request.headers.get("Authorization") != f"Bearer {self.api_key}":
+            return respond(error(401, "missing_api_key", "Missing API key in the authorization header."))
+        data = [{"id": str(uuid.uuid5(uuid.NAMESPACE_DNS, name)), "name": name, "status": status,
+                 "created_at": "2026-01-01T00:00:00.000Z", "region": "us-east-1"}
+                for name, status in self.domains.items()]
+        return web.json_response({"data": data})
+
     async def emails(self, request: web.Request) -> web.Response:
         if request.headers.get("Authorization") != f"Bearer {self.api_key}":
             return respond(error(401, "missing_api_key", "Missing API key in the authorization header."))
         raw = await request.text()
         key = request.headers.get("Idempotency-Key")
-        self.requests.append({"headers": dict(request.headers), "body": raw, "key": key})
+        self.requests.append({"headers": dict(request.headers), "body": raw, "key": key, "at": time.monotonic()})
+        fault = self.faults.draw(self.rng, len(self.injected)) if self.faults else None
+        if fault is not None:
+            self.injected.append(fault)
+            return await self.inject(fault, request, raw, key)
         if self._held:
             self._held -= 1
             await self._release.wait()
@@ -85,6 +132,18 @@ class FakeResend(LocalServer):
         except ValueError:
             return respond(error(400, "invalid_parameter", "The body is not JSON."))
         return respond(self.accept(body, key))
+
+    async def inject(self, fault: str, request: web.Request, raw: str, key: str | None) -> web.Response:
+        if fault == "server_error":
+            return respond(server_error())
+        if fault == "rate_limited":
+            return respond(rate_limited(self.faults.retry_after))
+        reply = self.accept(json.loads(raw), key)  # Resend did the work; only its answer is lost or late
+        if fault == "reset":
+            request.transport.abort()
+            raise ConnectionResetError("fault injected: connection reset")
+        await asyncio.sleep(self.faults.hang_seconds)
+        return respond(reply)
 
     def accept(self, body: dict, key: str | None) -> Reply:
         missing = [field for field in ("from", "to", "subject") if not body.get(field)]
