@@ -291,4 +291,4 @@ async def list_telegram_accounts(settings: Settings) -> list[dict]:
     await prepare_database(settings)
     async with db.pool_ctx(settings.database_url, min_size=1, max_size=1) as pool:
         async with db.connection(pool) as conn:
-            return await telegram_accounts.list_all_accounts(conn)
+            return await telegram_accounts.list_all_accounts(conn, warmup=settings.telegram_warmup)

@@ -23,7 +23,7 @@ from outreach.actors.voice_line import VoiceLine
 from outreach.providers import openrouter
 from outreach.runtime.config import Settings
 from outreach.runtime.ports import CallRequest, SendResult
-from outreach.storage import db
+from outreach.storage import db, telegram_accounts
 from outreach.storage.redis_store import open_redis
 from outreach.storage.run_store import PgAccountStore, PgRunStore, RedisEventSink
 
@@ -149,8 +149,9 @@ class TelegramAccountActor(ActorBase):
                         sender = await senders.telegram_sender(self.settings, pool, self.account_id)
                     except senders.SenderUnavailable as exc:
                         return exc.result  # nothing sent or counted; the next send looks again
-                    self.account = TelegramAccount(self.account_id, PgAccountStore(pool), sender,
-                                                   self.settings.telegram_pacing)
+                    self.account = TelegramAccount(
+                        self.account_id, telegram_accounts.PgAccountState(pool), sender, self.settings.telegram_pacing,
+                        warmup=self.settings.telegram_warmup, spread=self.settings.telegram_spread)
             return await self.account.send(campaign_id, username, text)
 
     def _exit(self) -> None:

@@ -9,7 +9,8 @@ from typing import Protocol
 
 from outreach.actors.dispatchers import call_request
 from outreach.actors.telegram_account import ACCOUNT_UNAVAILABLE
-from outreach.runtime.ports import CallRequest, SendJob, SendResult
+from outreach.runtime.pacing import Warmup
+from outreach.runtime.ports import CallRequest, Clock, SendJob, SendResult, SystemClock
 from outreach.storage import db, numbers, telegram_accounts
 
 
@@ -22,26 +23,32 @@ class EntityActors(Protocol):
 
 
 class AccountTelegramDispatcher:
-    """Picks the org's active account with the fewest sends today; tries the next when one cannot send."""
+    """Picks the org's account that may send now with the fewest sends today; tries the next when one cannot
+    send. When none can, the answer says from when the first of them may (`retry_at`)."""
 
-    def __init__(self, entities: EntityActors, pool, org_id):
+    def __init__(self, entities: EntityActors, pool, org_id, warmup: Warmup = Warmup(), clock: Clock | None = None):
         self.entities = entities
         self.pool = pool
         self.org_id = org_id
+        self.warmup = warmup
+        self.clock = clock or SystemClock()
 
     async def dispatch(self, job: SendJob) -> SendResult:
+        now = await self.clock.now()
         async with db.connection(self.pool) as conn:
-            account_ids = await telegram_accounts.accounts_by_load(conn, self.org_id)
-        reasons = []
-        for account_id in account_ids:
+            capacity = await telegram_accounts.org_capacity(conn, self.org_id, now, self.warmup)
+        reasons, retry_times = [], [capacity.retry_at]
+        for account_id in capacity.account_ids:
             result = await self.entities.send_telegram(account_id, job.campaign_id, job.lead["telegram_username"],
                                                        job.text or "")
             if result.outcome != ACCOUNT_UNAVAILABLE:
                 return result
             reasons.append(result.error)
+            retry_times.append(result.retry_at)
         reason = "Campaign is not active" if "Campaign is not active" in reasons else (
             "No Telegram account with capacity today")
-        return SendResult("not_sent", error=reason, channel_blocked=True)
+        retry_at = min((when for when in retry_times if when is not None), default=None)
+        return SendResult("not_sent", error=reason, channel_blocked=True, retry_at=retry_at)
 
 
 class LineVoiceDispatcher:

@@ -102,6 +102,17 @@ class RunStore(Protocol):
     async def run_counts(self) -> dict: ...
 
 
+class Clock(Protocol):
+    """The time the runner and the scheduler decide "is it due" by (SQL compares with it, never `now()`)."""
+
+    async def now(self) -> datetime.datetime: ...
+
+
+class SystemClock:
+    async def now(self) -> datetime.datetime:
+        return datetime.datetime.now(datetime.timezone.utc)
+
+
 class EventSink(Protocol):
     async def publish(self, events: list[dict], counts: dict[str, int] | None = None) -> list[str]:
         """Append events to the campaign's feed and add `counts` to the shared metrics counters."""

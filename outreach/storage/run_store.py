@@ -4,7 +4,7 @@ from __future__ import annotations
 import asyncpg
 import redis.asyncio as aioredis
 
-from outreach.storage import db, events, runs, telegram_accounts
+from outreach.storage import db, events, runs
 
 
 class PgRunStore:
@@ -63,7 +63,7 @@ class RedisEventSink:
 
 
 class PgAccountStore:
-    """What TelegramAccount and VoiceLine actors read and write."""
+    """What VoiceLine actors read (TelegramAccount actors use storage.telegram_accounts.PgAccountState)."""
 
     def __init__(self, pool: asyncpg.Pool):
         self.pool = pool
@@ -72,18 +72,3 @@ class PgAccountStore:
         async with db.connection(self.pool) as conn:
             return await runs.campaign_status(conn, campaign_id) == "active"
 
-    async def take_daily_slot(self, account_id) -> str | None:
-        async with db.connection(self.pool) as conn:
-            return await telegram_accounts.take_daily_slot(conn, account_id)
-
-    async def return_daily_slot(self, account_id) -> None:
-        async with db.connection(self.pool) as conn:
-            await telegram_accounts.return_daily_slot(conn, account_id)
-
-    async def set_flood_wait(self, account_id, seconds: int) -> None:
-        async with db.connection(self.pool) as conn:
-            await telegram_accounts.set_flood_wait(conn, account_id, seconds)
-
-    async def set_status(self, account_id, status: str) -> None:
-        async with db.connection(self.pool) as conn:
-            await telegram_accounts.set_status(conn, account_id, status)

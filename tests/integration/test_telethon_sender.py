@@ -14,10 +14,10 @@ from telethon.tl import functions, types
 from outreach.actors import remote, senders
 from outreach.actors.telegram_account import ACCOUNT_UNAVAILABLE, TelegramAccount
 from outreach.runtime import crypto
-from outreach.runtime.ports import SendResult
+from outreach.runtime.pacing import Warmup
+from outreach.runtime.ports import SendResult, SystemClock
 from outreach.providers import telegram
 from outreach.storage import db, orgs, telegram_accounts
-from outreach.storage.run_store import PgAccountStore
 from tests import factories
 from tests.fakes import telegram as fake
 
@@ -193,7 +193,7 @@ async def test_a_send_counts_against_the_account_day(pool, telethon, org_and_cam
     org_id, campaign_id = org_and_campaign
     account = await insert_account(pool, org_id)
     sender, _ = telethon([fake.resolve(LEAD), fake.send(7)])
-    worker = TelegramAccount(account["id"], PgAccountStore(pool), sender, pacing=(0, 0))
+    worker = TelegramAccount(account["id"], telegram_accounts.PgAccountState(pool), sender, pacing=(0, 0))
     assert await worker.send(campaign_id, "lead_one", "Hi") == SendResult("sent", provider_id="5001:7")
     state = await account_state(pool, account["id"])
     assert state["daily_message_count"] == 1 and state["last_message_at"] is not None
@@ -203,13 +203,14 @@ async def test_flood_wait_pauses_the_account_in_postgresql(pool, telethon, org_a
     org_id, campaign_id = org_and_campaign
     account = await insert_account(pool, org_id)
     sender, server = telethon([fake.resolve(LEAD), fake.fail(SEND, 420, "FLOOD_WAIT_420")])
-    worker = TelegramAccount(account["id"], PgAccountStore(pool), sender, pacing=(0, 0))
+    worker = TelegramAccount(account["id"], telegram_accounts.PgAccountState(pool), sender, pacing=(0, 0))
     result = await worker.send(campaign_id, "lead_one", "Hi")
     assert result.outcome == ACCOUNT_UNAVAILABLE and "420" in result.error
     state = await account_state(pool, account["id"])
     assert 400 < state["wait_left"] <= 420 and state["status"] == "active" and state["daily_message_count"] == 0
     async with db.connection(pool) as conn:
-        assert await telegram_accounts.accounts_by_load(conn, org_id) == []  # campaigns pick other accounts
+        capacity = await telegram_accounts.org_capacity(conn, org_id, await SystemClock().now(), Warmup())
+    assert capacity.account_ids == [] and capacity.retry_at is not None  # campaigns pick other accounts
     again = await worker.send(campaign_id, "lead_two", "Hi")
     assert again.error == "Telegram account is waiting out a flood limit" and len(server.requests) == 2
 
@@ -218,7 +219,7 @@ async def test_peer_flood_puts_the_account_in_cooldown_in_postgresql(pool, telet
     org_id, campaign_id = org_and_campaign
     account = await insert_account(pool, org_id)
     sender, _ = telethon([fake.resolve(LEAD), fake.fail(SEND, 400, "PEER_FLOOD")])
-    worker = TelegramAccount(account["id"], PgAccountStore(pool), sender, pacing=(0, 0))
+    worker = TelegramAccount(account["id"], telegram_accounts.PgAccountState(pool), sender, pacing=(0, 0))
     assert (await worker.send(campaign_id, "lead_one", "Hi")).outcome == ACCOUNT_UNAVAILABLE
     state = await account_state(pool, account["id"])
     assert state["status"] == "cooldown" and state["daily_message_count"] == 0
@@ -230,7 +231,7 @@ async def test_a_banned_account_or_dead_session_takes_the_account_out(pool, tele
     org_id, campaign_id = org_and_campaign
     account = await insert_account(pool, org_id)
     sender, _ = telethon([fake.resolve(LEAD), fake.fail(SEND, code, message)])
-    worker = TelegramAccount(account["id"], PgAccountStore(pool), sender, pacing=(0, 0))
+    worker = TelegramAccount(account["id"], telegram_accounts.PgAccountState(pool), sender, pacing=(0, 0))
     assert (await worker.send(campaign_id, "lead_one", "Hi")).outcome == ACCOUNT_UNAVAILABLE
     assert (await account_state(pool, account["id"]))["status"] == "banned"
 
@@ -239,7 +240,7 @@ async def test_a_lead_level_failure_is_the_lead_s_and_counts(pool, telethon, org
     org_id, campaign_id = org_and_campaign
     account = await insert_account(pool, org_id)
     sender, _ = telethon([fake.resolve(LEAD), fake.fail(SEND, 403, "USER_PRIVACY_RESTRICTED")])
-    worker = TelegramAccount(account["id"], PgAccountStore(pool), sender, pacing=(0, 0))
+    worker = TelegramAccount(account["id"], telegram_accounts.PgAccountState(pool), sender, pacing=(0, 0))
     result = await worker.send(campaign_id, "lead_one", "Hi")
     assert result.outcome == "privacy_restricted" and not result.channel_blocked
     assert (await account_state(pool, account["id"]))["daily_message_count"] == 1
