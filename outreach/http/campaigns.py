@@ -86,6 +86,7 @@ async def list_campaigns(request: web.Request) -> web.Response:
 @params.answers(201, CAMPAIGN)
 async def create_campaign(request: web.Request) -> web.Response:
     fields = await params.body(request)
+    policy.validate_windows(fields.get("settings"))
     async with db.connection(request.app[keys.DB]) as conn:
         row = await campaigns.create_campaign(conn, principal(request).org_id, fields)
     return wire.json_response(wire.to_wire(row), status=201)
@@ -106,6 +107,8 @@ async def get_campaign(request: web.Request) -> web.Response:
 async def update_campaign(request: web.Request) -> web.Response:
     campaign_id = params.path_id(request)
     fields = await params.body(request)
+    if "settings" in fields:
+        policy.validate_windows(fields["settings"])
     wanted = fields.pop("status", None)
     org_id = principal(request).org_id
     async with db.transaction(request.app[keys.DB]) as conn:
