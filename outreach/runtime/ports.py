@@ -14,6 +14,7 @@ class OutboundEmail:
     subject: str
     text: str
     tags: tuple[tuple[str, str], ...] = ()  # (name, value) pairs the provider echoes in its webhooks (org_id)
+    headers: tuple[tuple[str, str], ...] = ()  # extra message headers (List-Unsubscribe on campaign emails)
 
 
 @dataclasses.dataclass(frozen=True)
