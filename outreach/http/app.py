@@ -13,6 +13,7 @@ from outreach.http import (
     liqpay_webhook, live, observability, onboarding, openapi, ops, progress, resend_webhook, scripts, stripe_webhook,
     telegram, twilio_webhook, voice, voice_agent_webhook,
 )
+from outreach.http import suppressions, unsubscribe
 from outreach.http.errors import error_middleware
 from outreach.http.observability import METRICS, HttpMetrics, observe_middleware
 from outreach.runtime.config import Settings
@@ -20,7 +21,7 @@ from outreach.runtime.config import Settings
 RESOURCE_MODULES = (
     ops, observability, openapi, live, demo, campaigns, execution, progress, leads, api_keys, channels, onboarding,
     scripts, voice, calls, email, numbers, telegram, billing, stripe_webhook, liqpay_webhook, resend_webhook, analytics,
-    twilio_webhook, voice_agent_webhook,
+    twilio_webhook, voice_agent_webhook, suppressions, unsubscribe,
 )
 
 

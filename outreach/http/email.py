@@ -11,7 +11,7 @@ from outreach.http.auth import principal
 from outreach.runtime import errors
 from outreach.runtime.models import Channel
 from outreach.runtime.ports import OutboundEmail, SendResult
-from outreach.storage import campaigns, db, email_senders, leads, messages, runs, scripts, voice
+from outreach.storage import campaigns, db, email_senders, leads, messages, runs, scripts, suppressions, voice
 
 log = logging.getLogger(__name__)
 SEND_FIELDS = "Missing required fields: leadId, subject, body, toEmail"
@@ -101,6 +101,7 @@ async def send_lead_email(request: web.Request) -> web.Response:
     from_address, reply_to = sender_for(request, sender)
     month = runs.month_start()
     async with db.transaction(request.app[keys.DB]) as conn:
+        await suppressions.check_lead(conn, org_id, lead["id"])  # in the transaction that decides the send
         message = await messages.start_email(conn, org_id, lead["id"], campaign_id=fields["campaign_id"],
                                              content=fields["text"],
                                              metadata={"subject": fields["subject"], "toEmail": recipient},
@@ -155,6 +156,7 @@ async def send_test_email(request: web.Request) -> web.Response:
         raise errors.Invalid("No email address found on your account")
     async with db.connection(request.app[keys.DB]) as conn:
         sender = await email_senders.email_sender(conn, who.org_id)
+        await suppressions.check_address(conn, who.org_id, "email", who.email)
     if sender is None:
         raise errors.Invalid("Email not configured. Please save your email settings first.")
     port = email_port(request)

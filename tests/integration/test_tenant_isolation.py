@@ -170,6 +170,8 @@ ID_CASES = [
                                  "campaignId": "{a.campaign}"}, 400, {"error": "Campaign not found"}),
     Case("POST", "/email/generate", {"type": "initial", "scriptId": "{a.script}"}, 400, {"error": "Script not found"},
          owner=503),
+    # the do-not-contact list
+    Case("DELETE", "/suppressions/{a.suppression}", owner=200),
 ]
 
 NO_ID_WRITES = [
@@ -198,6 +200,9 @@ NO_ID_WRITES = [
     Case("POST", "/billing/liqpay", {"planId": "starter"}, 503,
          {"error": "LiqPay is not configured. Set LIQPAY_PUBLIC_KEY and LIQPAY_PRIVATE_KEY."}),
     Case("POST", "/email/test", None, 400, {"error": "No email address found on your account"}),
+    Case("POST", "/suppressions", {"type": "email", "value": "optout@aardvark.test"}, 201, None),
+    Case("POST", "/suppressions/import", Upload("email\noptout@aardvark.test\none@aardvark.test\n"), 200,
+         {"success": True, "imported": 2, "total": 2, "duplicates": 0, "errors": []}),
 ]
 
 LIST_CASES = [
@@ -227,6 +232,8 @@ LIST_CASES = [
         "campaigns": [["{b.campaign}", 1], ["{b.draft}", 0]], "activity": ["{b.call}", "{b.message}"],
         "chart": {"voice": 1, "telegram": 0, "email": 1},
     }),
+    ListCase("/suppressions", ids("suppressions"), ["{b.suppression}"]),
+    ListCase("/suppressions?type=email&search=optout", ids("suppressions"), ["{b.suppression}"]),
     ListCase("/onboarding", pick("onboardingDone"), {"onboardingDone": True}),
     ListCase("/onboarding/complete", pick("onboardingDone"), {"onboardingDone": True}),
     ListCase("/voice", pick("id", "selectedVoices", "language", "personality"),
@@ -265,6 +272,7 @@ async def seed(tenant, pool, mark: str) -> types.SimpleNamespace:
     channel = await ok("PUT", "/channels", {"channel": "email", "config": {"fromEmail": f"sales@{mark}.test",
                                                                           "fromName": f"{mark} sales"}})
     key = await ok("POST", "/settings/api-keys", {"name": f"{mark} key"}, 201)
+    suppression = (await ok("POST", "/suppressions", {"type": "email", "value": f"optout@{mark}.test"}, 201))
     if profile["onboarded"]:
         await ok("POST", "/onboarding/complete")
 
@@ -289,7 +297,8 @@ async def seed(tenant, pool, mark: str) -> types.SimpleNamespace:
     seeded = {"org": org_id, "script": script["id"], "campaign": campaign["id"], "draft": draft["id"],
               "lead": lead["id"], "lead2": lead2["id"], "voice": voice["id"], "channel": channel["id"],
               "key": key["id"], "boot_key": boot_key, "number": number["id"], "call": call["id"],
-              "message": message["id"], "account": account["id"]}
+              "message": message["id"], "account": account["id"],
+              "suppression": suppression["suppressions"][0]["id"]}
     ids_ = {name: str(value) for name, value in seeded.items()}
     tokens = [mark, *ids_.values(), lead["phone"], number["number"], account["phone"]]
     return types.SimpleNamespace(**ids_, tokens=tokens)

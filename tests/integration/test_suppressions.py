@@ -1,0 +1,138 @@
+"""The do-not-contact list over HTTP: adding (one or many, normalised), listing, removing, the CSV import, and
+the one-off send paths that honour it."""
+from __future__ import annotations
+
+import dataclasses
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from outreach.http.app import Deps, build_app
+from outreach.providers.resend import ResendEmail
+from tests.factories import insert_lead
+
+PATH = "/api/dashboard/suppressions"
+
+
+@pytest.fixture
+async def http(settings, pool, redis, resend):
+    """This module's app sends email for real, to the local Resend (the `api` and `other` fixtures use it)."""
+    email = ResendEmail(resend.api_key, resend.url(), rate_per_second=1000, timeout=2)
+    app = build_app(dataclasses.replace(settings, email_from="Acme <sales@acme.test>"),
+                    Deps(pool=pool, redis=redis, email=email))
+    client = TestClient(TestServer(app, host="127.0.0.1"))
+    await client.start_server()
+    yield client
+    await client.close()
+    await email.close()
+
+
+async def add(api, body, status=201):
+    reply = await api.post(PATH, json=body)
+    assert reply.status == status, reply.body
+    return reply.body
+
+
+async def test_one_entry_is_normalised_and_answered_with_its_row(api, pool):
+    body = await add(api, {"type": "email", "value": "  Ann@Example.COM "})
+    [row] = body["suppressions"]
+    assert body["added"] == 1
+    assert (row["type"], row["value"], row["source"]) == ("email", "ann@example.com", "manual")
+    assert set(row) == {"id", "type", "value", "source", "createdAt"}
+    stored = await pool.fetchrow("SELECT org_id, type, value FROM suppressions")
+    assert tuple(stored) == (api.org_id, "email", "ann@example.com")
+
+
+async def test_many_entries_each_normalised_and_a_repeat_is_kept_once(api, pool):
+    entries = [{"type": "phone", "value": "+1 (555) 010-0199"}, {"type": "telegram", "value": "@Bob_B"},
+               {"type": "email", "value": "x@y.test"}, {"type": "email", "value": "X@Y.test"}]
+    body = await add(api, {"entries": entries})
+    assert sorted((row["type"], row["value"]) for row in body["suppressions"]) == [
+        ("email", "x@y.test"), ("phone", "+15550100199"), ("telegram", "bob_b")]
+    again = await add(api, {"entries": entries[:1]})
+    assert again["added"] == 0 and again["suppressions"][0]["id"] == next(
+        row["id"] for row in body["suppressions"] if row["type"] == "phone")
+    assert await pool.fetchval("SELECT count(*) FROM suppressions") == 3
+
+
+@pytest.mark.parametrize("body, message", [
+    ({"type": "email"}, "type and value are both required"),
+    ({}, 'Send one entry {"type", "value"} or {"entries": [{"type", "value"}, ...]}'),
+    ({"type": "email", "value": "a@b.test", "entries": [{"type": "email", "value": "c@d.test"}]},
+     'Send one entry {"type", "value"} or {"entries": [{"type", "value"}, ...]}'),
+    ({"type": "fax", "value": "1"}, "type must be one of: email, phone, telegram"),
+    ({"type": "email", "value": "nope"}, "'nope' is not an email address"),
+    ({"type": "phone", "value": 380441234567}, "value must be a non-empty string of at most 320 characters"),
+    ({"entries": []}, "entries must not be empty"),
+    ({"entries": "a@b.test"}, "entries must be an array of {type, value}"),
+    ({"entries": [{"type": "email", "value": "a@b.test"}, {"type": "phone", "value": "12"}]},
+     "entries[1]: '12' is not a phone number in international (E.164) form"),
+    ({"entries": [{"type": "email", "value": f"u{i}@b.test"} for i in range(1001)]},
+     "At most 1000 entries per request"),
+])
+async def test_bad_input_is_a_400_and_writes_nothing(api, pool, body, message):
+    reply = await api.post(PATH, json=body)
+    assert (reply.status, reply.body) == (400, {"error": message})
+    assert await pool.fetchval("SELECT count(*) FROM suppressions") == 0
+
+
+async def test_the_list_is_paged_searchable_and_filtered_by_type(api, other):
+    await add(api, {"entries": [{"type": "email", "value": f"lead{i}@acme.test"} for i in range(30)]
+                    + [{"type": "phone", "value": "+15550100199"}, {"type": "telegram", "value": "acme_fan"}]})
+    await add(other, {"type": "email", "value": "lead1@acme.test"})
+    page = (await api.get(PATH + "?limit=10&page=2")).body
+    assert len(page["suppressions"]) == 10
+    assert page["pagination"] == {"page": 2, "limit": 10, "total": 32, "totalPages": 4}
+    emails = (await api.get(PATH + "?type=email&search=LEAD1")).body
+    assert sorted(row["value"] for row in emails["suppressions"]) == sorted(
+        f"lead{i}@acme.test" for i in (1, *range(10, 20)))
+    assert [row["value"] for row in (await api.get(PATH + "?type=telegram")).body["suppressions"]] == ["acme_fan"]
+    assert (await api.get(PATH + "?type=all")).body["pagination"]["total"] == 32
+    bad = await api.get(PATH + "?type=fax")
+    assert (bad.status, bad.body) == (400, {"error": "type must be one of: email, phone, telegram"})
+
+
+async def test_delete_removes_the_entry_and_another_orgs_id_is_a_404(api, other, pool):
+    row = (await add(api, {"type": "email", "value": "ann@example.com"}))["suppressions"][0]
+    assert (await other.delete(f"{PATH}/{row['id']}")).status == 404
+    assert (await api.delete(f"{PATH}/not-a-uuid")).status == 404
+    assert (await api.delete(f"{PATH}/{row['id']}")).body == {"success": True}
+    assert (await api.delete(f"{PATH}/{row['id']}")).status == 404
+    assert await pool.fetchval("SELECT count(*) FROM suppressions") == 0
+
+
+async def upload(api, text: str):
+    form = aiohttp.FormData()
+    form.add_field("file", text.encode(), filename="optouts.csv", content_type="text/csv")
+    return await api.post(PATH + "/import", data=form)
+
+
+async def test_csv_import(api, pool):
+    await add(api, {"type": "email", "value": "old@acme.test"})
+    reply = await upload(api, "email,phone\nold@acme.test,\nNEW@acme.test,+380 44 123 4567\nbroken,\n")
+    assert reply.status == 200, reply.body
+    assert reply.body == {"success": True, "imported": 2, "total": 3, "duplicates": 1,
+                          "errors": [{"row": 3, "error": "'broken' is not an email address"}]}
+    rows = await pool.fetch("SELECT type, value, source FROM suppressions ORDER BY value")
+    assert [tuple(row) for row in rows] == [("phone", "+380441234567", "import"), ("email", "new@acme.test", "import"),
+                                           ("email", "old@acme.test", "manual")]
+    empty = await upload(api, "email\nbroken\n")
+    assert empty.status == 400 and empty.body["error"] == "No valid contacts found in CSV"
+
+
+async def test_email_send_refuses_a_suppressed_lead_before_writing_anything(api, pool, resend):
+    await pool.execute("UPDATE organizations SET plan = 'starter' WHERE id = $1", api.org_id)
+    ann = await insert_lead(pool, api.org_id, email="Ann@Example.com")
+    bob = await insert_lead(pool, api.org_id, phone="+1 555 010 0199", email="bob@example.com")
+    await add(api, {"entries": [{"type": "email", "value": "ann@example.com"}, {"type": "phone", "value": "+15550100199"}]})
+    for lead in (ann, bob):  # bob is suppressed by his phone number: he is not contacted on any channel
+        reply = await api.post("/api/dashboard/email/send", json={"leadId": str(lead["id"]), "subject": "Hi",
+                                                                   "body": "Hello", "toEmail": lead["email"]})
+        assert (reply.status, reply.body) == (409, {"error": "Lead is on the do-not-contact list: it is not contacted"})
+    assert await pool.fetchval("SELECT count(*) FROM messages") == 0
+    assert resend.requests == [] and await pool.fetchval("SELECT coalesce(sum(emails), 0) FROM usage") == 0
+    await api.delete(f"{PATH}/{(await api.get(PATH + '?type=email')).body['suppressions'][0]['id']}")
+    reply = await api.post("/api/dashboard/email/send", json={"leadId": str(ann["id"]), "subject": "Hi",
+                                                               "body": "Hello", "toEmail": "Ann@Example.com"})
+    assert reply.status == 200 and len(resend.requests) == 1  # the control: removed from the list, she is written to
