@@ -6,9 +6,11 @@ import contextlib
 import dataclasses
 import logging
 import os
+import io
 import pathlib
 import secrets
 import signal
+import socket
 import time
 from collections.abc import AsyncIterator
 
@@ -16,16 +18,19 @@ import aiohttp
 from aiohttp import web
 
 from outreach import terminal
-from outreach.actors import remote, senders
+from outreach.actors import remote, scheduler, senders
 from outreach.http.app import Deps, build_app
 from outreach.runtime import crypto, errors, lead_csv
 from outreach.runtime.config import Settings
-from outreach.providers import liqpay, openrouter, resend, sandbox, telegram
+from outreach.providers import clerk, liqpay, openrouter, resend, resend_domains, sandbox, telegram
 from outreach.providers import stripe as stripe_provider
-from outreach.storage import api_keys, db, leads, migrate, orgs, runs, telegram_accounts
+from outreach.storage import api_keys, db, leads, leases, migrate, orgs, runs, telegram_accounts
+from outreach.storage import clock
+from outreach.storage import lead_import, usage
 from outreach.storage.redis_store import redis_ctx
 
 log = logging.getLogger(__name__)
+LEAD_IMPORT_CHUNK = 5_000  # rows read and COPYed at a time by `outreach leads import`
 
 
 def load_settings(env=None) -> Settings:
@@ -54,6 +59,11 @@ def local_secret_key(home: str) -> str:
     return key
 
 
+def stop_runtime() -> None:
+    """At the end of a command that ran campaigns here: leave Ray (a local one stops)."""
+    remote.shutdown_ray()
+
+
 async def prepare_database(settings: Settings) -> list[str]:
     await db.ensure_database(settings.database_url)
     return await migrate.migrate(settings.database_url)
@@ -69,6 +79,7 @@ async def deps_ctx(settings: Settings, with_runtime: bool = False) -> AsyncItera
             stripe_ctx(settings) as stripe_port, email_ports_ctx(settings, redis) as email_ports:
         yield Deps(pool=pool, redis=redis, runtime=runtime, stripe=stripe_port, liqpay=build_liqpay(settings),
                    twilio=senders.build_twilio(settings), voice_agent=senders.build_voice_agent(settings),
+                   clerk_users=build_clerk_users(settings),
                    **email_ports)
 
 
@@ -86,10 +97,13 @@ async def email_ports_ctx(settings: Settings, redis=None) -> AsyncIterator[dict]
                                                                  settings.resend_rate_per_second))
     drafter = (openrouter.OpenRouterDrafter(settings.openrouter_api_key, settings.openrouter_base_url)
                if settings.openrouter_api_key else None)
+    # A sender address at a domain verified at Resend is proven (http/sender_proof.py).
+    domains = (resend_domains.ResendDomains(settings.resend_api_key, settings.resend_api_url)
+               if settings.resend_configured and not settings.sandbox else None)
     try:
-        yield {"email": email, "drafter": drafter}
+        yield {"email": email, "drafter": drafter, "sender_domains": domains}
     finally:
-        for port in (email, drafter):
+        for port in (email, drafter, domains):
             if hasattr(port, "close"):
                 await port.close()
 
@@ -106,6 +120,12 @@ async def stripe_ctx(settings: Settings) -> AsyncIterator[stripe_provider.Stripe
         yield port
     finally:
         await port.close()
+
+
+def build_clerk_users(settings: Settings) -> clerk.ClerkUsers | None:
+    if not settings.clerk_secret_key:
+        return None
+    return clerk.ClerkUsers(settings.clerk_secret_key, settings.clerk_api_url)
 
 
 def build_liqpay(settings: Settings) -> liqpay.LiqPay | None:
@@ -128,6 +148,9 @@ async def serve(settings: Settings) -> None:
     async with deps_ctx(settings, with_runtime=True) as deps:
         await deps.redis.ping()
         await resume_campaigns(deps)
+        sweeping = asyncio.Event()
+        sweeper = asyncio.create_task(sweep_leases(deps.pool, deps.runtime, settings, until=sweeping))
+        timers = asyncio.create_task(build_scheduler(settings, deps).run())  # wakes campaigns whose leads come due
         runner = web.AppRunner(build_app(settings, deps), access_log=None, shutdown_timeout=SHUTDOWN_SECONDS)
         await runner.setup()
         site = web.TCPSite(runner, settings.host, settings.port, shutdown_timeout=SHUTDOWN_SECONDS)
@@ -139,8 +162,39 @@ async def serve(settings: Settings) -> None:
             # Stop accepting, close the progress feeds, let in-flight requests finish; running campaigns
             # belong to their actors (on a cluster they go on; a local Ray resumes them at the next start).
             log.info("shutting down: finishing in-flight requests (at most %d s)", SHUTDOWN_SECONDS)
+            sweeping.set()
+            timers.cancel()
             await runner.cleanup()
+            await sweeper
         log.info("stopped")
+
+
+async def sweep_leases(pool, runtime, settings: Settings, until: asyncio.Event | None = None) -> list:
+    """In every API process: resume the active campaigns whose lease expired, i.e. whose run stopped without
+    recording it (storage.leases). Every third of a lease until `until` is set; once without it (tests).
+    Returns the campaigns the last pass resumed."""
+    holder = f"sweeper:{socket.gethostname()}:{os.getpid()}"
+    while True:
+        resumed = []
+        try:
+            async with db.transaction(pool) as conn:
+                resumed = await leases.claim_expired(conn, holder, settings.campaign_lease_seconds)
+            if resumed:
+                log.warning("resuming %d campaign(s) nobody was running: %s", len(resumed), resumed)
+                await asyncio.to_thread(runtime.resume, resumed)  # actor lookups block on Ray's GCS
+        except Exception:  # the database may be the reason: the next pass tries again
+            log.warning("lease sweep failed", exc_info=True)
+        if until is None:
+            return resumed
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(until.wait(), settings.campaign_lease_seconds / 3)
+        if until.is_set():
+            return resumed
+
+
+def build_scheduler(settings: Settings, deps: Deps) -> scheduler.Scheduler:
+    """This process's scheduler (one in each API process; PostgreSQL keeps them from waking a campaign twice)."""
+    return scheduler.Scheduler(deps.pool, deps.runtime.submit, clock.clock_for(settings.shared_test_clock, deps.redis))
 
 
 SHUTDOWN_SECONDS = 25  # under docker compose's 30 s stop_grace_period
@@ -236,20 +290,29 @@ def demo_leads_csv(count: int) -> bytes:
 
 
 async def import_leads_file(settings: Settings, path: str, org_name: str, out) -> dict:
-    """`outreach leads import`: the same parsing, dedupe and all-or-nothing COPY as the HTTP import."""
-    data = pathlib.Path(path).read_bytes()
-    parsed = lead_csv.parse_leads_csv(data)
-    out.write(terminal.bar(0, len(parsed.rows), "rows copied"))
-    await prepare_database(settings)
-    async with db.pool_ctx(settings.database_url, min_size=1, max_size=1) as pool:
-        async with db.transaction(pool) as conn:
-            org_id = await orgs.local_org(conn, org_name)
-            imported = await leads.import_leads(
-                conn, org_id, parsed.rows,
-                on_progress=lambda copied: out.write(terminal.bar(copied, len(parsed.rows), "rows copied")))
+    """`outreach leads import`: the HTTP import's reading, checks, dedupe, lead quota and all-or-nothing COPY, a
+    chunk at a time, so memory does not grow with the file."""
+    size = os.path.getsize(path)
+    with open(path, "rb") as binary, io.TextIOWrapper(binary, encoding="utf-8-sig", newline="") as text:
+        reader = lead_csv.LeadCsvReader(text)
+        out.write(terminal.bar(0, size, "bytes read"))
+        await prepare_database(settings)
+        async with db.pool_ctx(settings.database_url, min_size=1, max_size=1) as pool:
+            async with db.transaction(pool) as conn:
+                org_id = await orgs.local_org(conn, org_name)
+                quota = await usage.plan_quota(conn, org_id, settings.plan_limits, "leads")
+                copied, imported = await lead_import.import_chunks(
+                    conn, org_id, file_chunks(reader), quota,
+                    on_progress=lambda rows: out.write(terminal.bar(binary.tell(), size,
+                                                                    f"bytes read, {rows:,} rows copied")))
     out.write("\n")
-    return {"imported": imported, "total": parsed.total, "skipped": parsed.total - imported,
-            "duplicates": parsed.duplicates + len(parsed.rows) - imported, "errors": parsed.errors}
+    return {"imported": imported, "total": reader.total, "skipped": reader.total - imported,
+            "duplicates": copied - imported, "errors": reader.errors, "error_count": reader.error_count}
+
+
+async def file_chunks(reader: lead_csv.LeadCsvReader):
+    while chunk := reader.next_chunk(LEAD_IMPORT_CHUNK):
+        yield chunk
 
 
 async def create_api_key(settings: Settings, org_name: str, key_name: str) -> tuple[dict, str]:

@@ -47,3 +47,12 @@ async def insert_telegram_account(pool, org_id, **values) -> dict:
 
 async def insert_usage(pool, org_id, month, **values) -> dict:
     return await insert_row(pool, "usage", org_id=org_id, month=month, **values)
+
+
+async def prove_sender(pool, address: str, org_id=None) -> None:
+    """The org that claimed `address` (the only one, unless `org_id` names it) has proven it, as its confirmation
+    link or its domain at Resend would (see test_sender_addresses.py): it may send from it."""
+    updated = await pool.execute(
+        """UPDATE sender_addresses SET verified_at = now(), verified_by = 'domain'
+           WHERE address = lower($1) AND ($2::uuid IS NULL OR org_id = $2)""", address, org_id)
+    assert updated == "UPDATE 1", updated

@@ -6,7 +6,7 @@ import email.utils
 import functools
 import logging
 
-from outreach.actors.dispatchers import EmailDispatcher
+from outreach.actors.dispatchers import EmailDispatcher, GatedEmail
 from outreach.actors.routing import AccountTelegramDispatcher, EntityActors, LineVoiceDispatcher
 from outreach.actors.telegram_account import ACCOUNT_UNAVAILABLE
 from outreach.actors.voice_line import AgentCaller
@@ -14,15 +14,18 @@ from outreach.providers import resend, sandbox, telegram, twilio, voice_agent
 from outreach.runtime import crypto, errors, optout
 from outreach.runtime.config import Settings
 from outreach.runtime.ports import SendResult
-from outreach.storage import db, email_senders, rate_limits, telegram_accounts
+from outreach.storage import clock, db, email_senders, rate_limits, telegram_accounts
 from outreach.storage.calls import CallLogStore
 
 log = logging.getLogger(__name__)
 CALL_END_GRACE_SECONDS = 120  # status callbacks can trail the end of a call
 
 
-async def build_dispatchers(settings: Settings, pool, campaign: dict, entities: EntityActors, redis=None) -> dict:
-    dispatchers = {"telegram": AccountTelegramDispatcher(entities, pool, campaign["org_id"], settings.telegram_warmup),
+async def build_dispatchers(settings: Settings, pool, campaign: dict, entities: EntityActors, redis=None,
+                            database=None) -> dict:
+    """`database`: the run's store (is_reachable, wait_reachable); email sends wait while it cannot record them."""
+    dispatchers = {"telegram": AccountTelegramDispatcher(entities, pool, campaign["org_id"], settings.telegram_warmup,
+                                                         clock.clock_for(settings.shared_test_clock, redis)),
                    "voice": LineVoiceDispatcher(entities, pool, campaign)}
     if settings.sandbox:
         outcomes = sandbox_outcomes(settings, "email", campaign)
@@ -31,6 +34,8 @@ async def build_dispatchers(settings: Settings, pool, campaign: dict, entities: 
                                                unsubscribe=unsubscribe_links(settings, sender))
     else:
         dispatchers["email"] = await email_dispatcher(settings, pool, campaign["org_id"], redis)
+    if database is not None:
+        dispatchers["email"].sender = GatedEmail(dispatchers["email"].sender, database)
     return dispatchers
 
 
@@ -49,7 +54,7 @@ async def email_dispatcher(settings: Settings, pool, org_id, redis=None) -> Emai
         return EmailDispatcher(UnconfiguredEmail(reason), "")
     from_address, reply_to = (sender["from"], sender["reply_to"]) if sender else (settings.email_from, None)
     client = resend_client(settings.resend_api_key, settings.resend_api_url, settings.resend_rate_per_second, redis,
-                           settings.resend_retry_seconds)
+                           settings.resend_retry_seconds, settings.resend_timeout_seconds)
     return EmailDispatcher(client, from_address, reply_to, unsubscribe_links(settings, reply_to or from_address))
 
 
@@ -71,12 +76,12 @@ def unsubscribe_links(settings: Settings, mailbox: str):
 
 @functools.cache
 def resend_client(api_key: str, base_url: str, rate_per_second: int, redis=None,
-                  retry_seconds: int = 0) -> resend.ResendEmail:
+                  retry_seconds: int = 0, timeout: int = 10) -> resend.ResendEmail:
     """One per process and key: every run in this actor shares its session; with Redis, the account's rate
     limit is shared by every process that sends through it. Campaign sends retry transient errors for
     `retry_seconds` (RESEND_RETRY_SECONDS) with their idempotency key."""
     return resend.ResendEmail(api_key, base_url, rate_per_second=rate_per_second, retry_seconds=retry_seconds,
-                              limiter=shared_limiter(redis, "resend", api_key, rate_per_second))
+                              timeout=timeout, limiter=shared_limiter(redis, "resend", api_key, rate_per_second))
 
 
 def shared_limiter(redis, provider: str, api_key: str, per_second: int):

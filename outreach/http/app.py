@@ -9,9 +9,9 @@ import redis.asyncio as aioredis
 from aiohttp import web
 
 from outreach.http import (
-    analytics, api_keys, auth, billing, calls, campaigns, channels, demo, email, execution, keys, leads, numbers,
-    liqpay_webhook, live, observability, onboarding, openapi, ops, progress, resend_webhook, scripts, stripe_webhook,
-    telegram, twilio_webhook, voice, voice_agent_webhook,
+    analytics, api_keys, auth, billing, calls, campaigns, channels, clerk_webhook, demo, email, execution, keys, leads,
+    liqpay_webhook, live, numbers, observability, onboarding, openapi, ops, progress, resend_webhook, scripts,
+    sender_proof, stripe_webhook, telegram, twilio_webhook, voice, voice_agent_webhook,
 )
 from outreach.http import suppressions, unsubscribe
 from outreach.http.errors import error_middleware
@@ -21,7 +21,7 @@ from outreach.runtime.config import Settings
 RESOURCE_MODULES = (
     ops, observability, openapi, live, demo, campaigns, execution, progress, leads, api_keys, channels, onboarding,
     scripts, voice, calls, email, numbers, telegram, billing, stripe_webhook, liqpay_webhook, resend_webhook, analytics,
-    twilio_webhook, voice_agent_webhook, suppressions, unsubscribe,
+    twilio_webhook, voice_agent_webhook, clerk_webhook, sender_proof, suppressions, unsubscribe,
 )
 
 
@@ -38,6 +38,8 @@ class Deps:
     drafter: object = None  # providers.openrouter.OpenRouterDrafter; None without OPENROUTER_API_KEY
     twilio: object = None  # providers.twilio.Twilio; None when Twilio is not configured
     voice_agent: object = None  # providers.voice_agent.VoiceAgent; None without VOICE_AGENT_URL and _SECRET
+    clerk_users: object = None  # providers.clerk.ClerkUsers; None without CLERK_SECRET_KEY
+    sender_domains: object = None  # providers.resend_domains.ResendDomains; None without Resend (or in sandbox)
 
 
 def build_app(settings: Settings, deps: Deps) -> web.Application:
@@ -58,6 +60,8 @@ def build_app(settings: Settings, deps: Deps) -> web.Application:
     app[keys.DRAFTER] = deps.drafter
     app[keys.TWILIO] = deps.twilio
     app[keys.VOICE_AGENT] = deps.voice_agent
+    app[keys.CLERK_USERS] = deps.clerk_users
+    app[keys.SENDER_DOMAINS] = deps.sender_domains
     app.on_startup.append(openapi.publish)
     app.on_cleanup.append(close_resources)
     setup_routes(app)

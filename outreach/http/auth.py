@@ -1,15 +1,24 @@
-"""Authentication: Clerk session JWTs (RS256, JWKS) and `tp_live_` API keys, resolved to one organization."""
+"""Authentication: Clerk session JWTs (RS256, JWKS) and `tp_live_` API keys, resolved to one organization
+and a role in it; cross-site checks for cookie sessions; admin-only routes.
+
+A browser sends the `__session` cookie with any request, including one a hostile page makes: a cookie-
+authenticated request that changes state (or opens the progress websocket) must come from an allowed
+origin (CLERK_AUTHORIZED_PARTIES or OUTREACH_PUBLIC_URL) and carry its body as JSON (multipart on upload
+routes), else 403. A bearer header cannot be forged cross-site, so it needs neither check.
+"""
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
+from urllib.parse import urlsplit
 
 import aiohttp
 import jwt
 from aiohttp import web
 
-from outreach.http import keys
+from outreach.http import keys, params
 from outreach.runtime import errors
 from outreach.runtime.config import Settings
 from outreach.runtime.models import Principal
@@ -19,6 +28,12 @@ log = logging.getLogger(__name__)
 LEEWAY_SECONDS = 5
 JWKS_MIN_REFRESH_SECONDS = 10
 PROTECTED_PREFIX = "/api/dashboard"
+ADMIN, MEMBER = "admin", "member"
+ADMIN_ROLES = {"admin", "org:admin"}  # v2 tokens say `admin`, v1 tokens `org:admin`
+STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
+ADMIN_ONLY = "http_admin_only"
+QUERY_TOKEN = "http_query_token"
+ADMIN_REQUIRED = "Only an organization admin can do this"
 
 
 class ClerkKeys:
@@ -72,20 +87,29 @@ class Authenticator:
         self._orgs: dict[tuple, object] = {}  # (user, org claim) -> org id, to spare a query per request
 
     async def authenticate(self, request: web.Request) -> Principal:
-        token = bearer_token(request) or request.cookies.get("__session") or websocket_token(request) or ""
+        token, source = credential(request)
         if not token:
             raise errors.Unauthorized()
         if api_keys.looks_like_key(token):
-            return await self.principal_for_key(token)
-        claims = await self.verify_session(token)
-        return await self.principal_for_session(claims)
+            found = await self.principal_for_key(token)
+        else:
+            found = await self.principal_for_session(await self.verify_session(token))
+        if source != "header":
+            check_same_site(request, self.allowed_origins)
+        return found
+
+    @functools.cached_property
+    def allowed_origins(self) -> frozenset[str]:
+        return frozenset(filter(None, map(origin_of, (*self.settings.clerk_authorized_parties,
+                                                      self.settings.public_url))))
 
     async def principal_for_key(self, key: str) -> Principal:
+        """A key was made by an admin (creating keys needs one), so it acts with an admin's rights."""
         async with db.connection(self.pool) as conn:
-            org_id = await api_keys.org_for_key(conn, key)
-        if org_id is None:
+            owner = await api_keys.key_owner(conn, key)
+        if owner is None:
             raise errors.Unauthorized()
-        return Principal(org_id=org_id, via="api_key")
+        return Principal(org_id=owner["org_id"], via="api_key", role=ADMIN, creator=owner["created_by"])
 
     async def verify_session(self, token: str) -> dict:
         if self.clerk is None:
@@ -119,7 +143,8 @@ class Authenticator:
             if len(self._orgs) > 10_000:
                 self._orgs.clear()
             self._orgs[cache_key] = org_id
-        return Principal(org_id=org_id, user_id=user_id, email=email, via="session")
+        return Principal(org_id=org_id, user_id=user_id, email=email, via="session", role=role_of(claims),
+                         creator=user_id)
 
     async def resolve_org(self, user_id: str, email: str | None, name: str | None, clerk_org_id: str | None,
                           slug: str | None):
@@ -149,6 +174,29 @@ def active_org(claims: dict) -> tuple[str | None, str | None]:
     return None, None
 
 
+def role_of(claims: dict) -> str:
+    """`o.rol` (v2) or `org_role` (v1) in the active organization; a user without one owns their personal org.
+    Any role but admin (a custom one too) is a member's: the admin routes ask for admin explicitly."""
+    org = claims.get("o")
+    if isinstance(org, dict) and org.get("id"):
+        role = org.get("rol")
+    elif claims.get("org_id"):
+        role = claims.get("org_role")
+    else:
+        return ADMIN
+    return ADMIN if role in ADMIN_ROLES else MEMBER
+
+
+def credential(request: web.Request) -> tuple[str | None, str]:
+    """(token, where it came from: "header", "cookie" or "query")."""
+    token = bearer_token(request)
+    if token:
+        return token, "header"
+    if request.cookies.get("__session"):
+        return request.cookies["__session"], "cookie"
+    return websocket_token(request), "query"
+
+
 def bearer_token(request: web.Request) -> str | None:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
@@ -156,16 +204,63 @@ def bearer_token(request: web.Request) -> str | None:
 
 
 def websocket_token(request: web.Request) -> str | None:
-    """Browsers cannot set headers on a websocket: the progress feed also takes `?token=`."""
-    if request.headers.get("Upgrade", "").lower() == "websocket":
+    """Browsers cannot set headers on a websocket: a route marked `takes_query_token` (the progress feed)
+    also takes `?token=` on its handshake. No other route does: a token in a URL ends up in logs."""
+    if is_websocket(request) and getattr(request.match_info.handler, QUERY_TOKEN, False):
         return request.query.get("token") or None
     return None
+
+
+def is_websocket(request: web.Request) -> bool:
+    return request.method == "GET" and request.headers.get("Upgrade", "").lower() == "websocket"
+
+
+def check_same_site(request: web.Request, allowed: frozenset[str]) -> None:
+    """For a cookie or `?token=` credential: Forbidden unless the request may come from a browser page of ours."""
+    if not (is_websocket(request) or request.method in STATE_CHANGING):
+        return
+    claimed = request.headers.get("Origin") or origin_of(request.headers.get("Referer"))
+    if origin_of(claimed) not in allowed:
+        raise errors.Forbidden("Cross-site request refused: its Origin is not an allowed origin")
+    if request.method in STATE_CHANGING and request.body_exists and not json_or_upload(request):
+        raise errors.Forbidden("Cross-site request refused: send the body as application/json")
+
+
+def json_or_upload(request: web.Request) -> bool:
+    """A form post from another site cannot be JSON; multipart is accepted only where a route takes a file."""
+    if request.content_type == "application/json":
+        return True
+    takes_upload = params.inputs_of(request.match_info.handler).upload is not None
+    return takes_upload and request.content_type == "multipart/form-data"
+
+
+def origin_of(url: str | None) -> str | None:
+    """`scheme://host[:port]`, lower-cased, of a URL or an origin; None for anything else (`null` too)."""
+    parts = urlsplit((url or "").strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return None
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def admin_only(handler):
+    """Mark a route that only an organization admin (or an API key) may call; members get 403."""
+    setattr(handler, ADMIN_ONLY, True)
+    return handler
+
+
+def takes_query_token(handler):
+    """Mark the websocket route that authenticates with `?token=` (see websocket_token)."""
+    setattr(handler, QUERY_TOKEN, True)
+    return handler
 
 
 @web.middleware
 async def auth_middleware(request: web.Request, handler):
     if request.path.startswith(PROTECTED_PREFIX):
-        request[keys.PRINCIPAL] = await request.app[keys.AUTHENTICATOR].authenticate(request)
+        found = await request.app[keys.AUTHENTICATOR].authenticate(request)
+        request[keys.PRINCIPAL] = found
+        if getattr(request.match_info.handler, ADMIN_ONLY, False) and found.role != ADMIN:
+            raise errors.Forbidden(ADMIN_REQUIRED)
     return await handler(request)
 
 

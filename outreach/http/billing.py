@@ -7,10 +7,12 @@ absent port is a 503 naming what to set.
 from __future__ import annotations
 
 import datetime
+from typing import Annotated
 
 from aiohttp import web
+from pydantic import Field
 
-from outreach.http import keys, params, schema, wire
+from outreach.http import keys, params, validation, wire
 from outreach.http.auth import admin_only, principal
 from outreach.runtime import errors, policy
 from outreach.storage import billing, db, usage
@@ -18,12 +20,41 @@ from outreach.storage import billing, db, usage
 STRIPE_NOT_CONFIGURED = "Stripe is not configured. Set STRIPE_SECRET_KEY."
 LIQPAY_NOT_CONFIGURED = "LiqPay is not configured. Set LIQPAY_PUBLIC_KEY and LIQPAY_PRIVATE_KEY."
 BILLING_PAGE = "/dashboard/billing"
-PLAN_CHOICE = schema.Model("PlanChoice", [
-    schema.Field("planId", schema.Text(enum=policy.PAID_PLANS), required=True, empty=schema.never,
-                 message=policy.INVALID_PLAN),
-])
-URL = schema.reply("RedirectUrl", {"url": schema.Text(format="uri")})
-LIMITS = schema.reply("PlanLimits", {key: schema.Integer() for key in policy.LIMIT_FIELDS}, policy.LIMIT_FIELDS)
+
+
+class PlanChoice(validation.Model):
+    plan_id: validation.one_of(policy.PAID_PLANS)
+
+
+class RedirectUrl(validation.Reply):
+    url: Annotated[str, Field(json_schema_extra={"format": "uri"})]
+
+
+class PlanLimits(validation.Reply):
+    """Per month; null: not limited."""
+
+    minutes: int | None
+    telegram: int | None
+    emails: int | None
+
+
+class Usage(validation.Reply):
+    minutes: int
+    telegram_messages: int
+    emails: int
+    plan: str
+    limits: PlanLimits
+
+
+class PaymentMethods(validation.Reply):
+    stripe: bool
+    liqpay: bool
+
+
+class LiqPayCheckout(validation.Reply):
+    data: str
+    signature: str
+    order_id: str
 
 
 def stripe_port(request: web.Request):
@@ -34,9 +65,7 @@ def liqpay_port(request: web.Request):
     return keys.required(request, keys.LIQPAY, LIQPAY_NOT_CONFIGURED)
 
 
-@params.answers(200, schema.reply("Usage", {
-    "minutes": schema.Integer(), "telegramMessages": schema.Integer(), "emails": schema.Integer(),
-    "plan": schema.Text(), "limits": schema.Object(LIMITS)}))
+@params.answers(200, Usage)
 async def get_usage(request: web.Request) -> web.Response:
     async with db.connection(request.app[keys.DB]) as conn:
         row = await usage.current_usage(conn, principal(request).org_id)
@@ -51,7 +80,7 @@ async def get_usage(request: web.Request) -> web.Response:
     })
 
 
-@params.answers(200, schema.reply("PaymentMethods", {"stripe": schema.Boolean(), "liqpay": schema.Boolean()}))
+@params.answers(200, PaymentMethods)
 async def get_payment_methods(request: web.Request) -> web.Response:
     """What can take a payment now: Stripe needs its key and at least one plan's price."""
     settings = request.app[keys.SETTINGS]
@@ -62,8 +91,8 @@ async def get_payment_methods(request: web.Request) -> web.Response:
 
 
 @admin_only
-@params.accepts(body=PLAN_CHOICE)
-@params.answers(200, URL)
+@params.accepts(body=PlanChoice)
+@params.answers(200, RedirectUrl)
 async def create_checkout(request: web.Request) -> web.Response:
     port = stripe_port(request)
     settings = request.app[keys.SETTINGS]
@@ -113,7 +142,7 @@ async def ensure_customer(request: web.Request, port, state: dict) -> str:
 
 
 @admin_only
-@params.answers(200, URL)
+@params.answers(200, RedirectUrl)
 async def create_portal(request: web.Request) -> web.Response:
     port = stripe_port(request)
     state = await load_state(request, principal(request).org_id)
@@ -125,9 +154,8 @@ async def create_portal(request: web.Request) -> web.Response:
 
 
 @admin_only
-@params.accepts(body=PLAN_CHOICE)
-@params.answers(200, schema.reply("LiqPayCheckout", {"data": schema.Text(), "signature": schema.Text(),
-                                                     "orderId": schema.Text()}))
+@params.accepts(body=PlanChoice)
+@params.answers(200, LiqPayCheckout)
 async def create_liqpay_checkout(request: web.Request) -> web.Response:
     port = liqpay_port(request)
     settings = request.app[keys.SETTINGS]

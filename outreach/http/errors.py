@@ -14,6 +14,7 @@ log = logging.getLogger(__name__)
 STATUS_BY_ERROR = {
     errors.Invalid: 400,
     errors.Unauthorized: 401,
+    errors.Forbidden: 403,
     errors.NotFound: 404,
     errors.Conflict: 409,
     errors.PayloadTooLarge: 413,

@@ -7,15 +7,18 @@ Twilio's message, since the user can fix it; Twilio failing (credentials, outage
 """
 from __future__ import annotations
 
+import datetime
 import logging
 import urllib.parse
+import uuid
+from typing import Annotated
 
 from aiohttp import web
 
-from outreach.http import keys, params, schema, wire
-from outreach.http.auth import principal
+from outreach.http import keys, params, validation, wire
+from outreach.http.auth import admin_only, principal
 from outreach.runtime import errors
-from outreach.storage import db, numbers, usage
+from outreach.storage import db, numbers, token_bucket, usage
 
 log = logging.getLogger(__name__)
 TWILIO_NOT_CONFIGURED = "Twilio is not configured. Please add TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN."
@@ -28,34 +31,52 @@ def twilio_port(request: web.Request):
     return keys.required(request, keys.TWILIO, TWILIO_NOT_CONFIGURED)
 
 
-NUMBER_BUY = schema.Model("NumberPurchase", [
-    schema.Field("phoneNumber", schema.Text(strip=True, pattern=E164), required=True, empty=schema.blank,
-                 message={"missing": "Missing required field: phoneNumber",
-                          "type": "phoneNumber must be in E.164 format, like +14155551234",
-                          "pattern": "phoneNumber must be in E.164 format, like +14155551234"}),
-    schema.Field("label", schema.Text(strip=True), empty=schema.blank),
-])
-# Only keys present are applied; a falsy label or campaignId clears it. A campaignId that is not a UUID names
-# no campaign of the org: the same 400 as an unknown or foreign campaign.
-NUMBER_UPDATE = schema.Model("NumberUpdate", [
-    schema.Field("label", schema.Text(strip=True), empty=schema.falsy),
-    schema.Field("campaignId", schema.Uuid(), empty=schema.falsy, message="Campaign not found"),
-], partial=True)
-SEARCH_QUERY = schema.Model("NumberSearchQuery", [
-    schema.Field("country", schema.Text(pattern="[A-Za-z]{2}"), empty=schema.blank, default="US",
-                 message="country must be a two-letter ISO country code, like US"),
-    schema.Field("areaCode", schema.Text(pattern="[0-9]{1,6}"), empty=schema.blank,
-                 message="areaCode must be digits, like 415"),
-], text=True)
-NUMBER = schema.reply("PhoneNumber", {
-    "id": schema.Uuid(), "orgId": schema.Uuid(), "number": schema.Text(), "label": schema.Text(),
-    "provider": schema.Text(), "status": schema.Text(enum=("active", "inactive", "pending")),
-    "campaignId": schema.Uuid(), "releaseAfter": schema.DateTime(), "createdAt": schema.DateTime(),
-}, ("label", "campaignId", "releaseAfter"))
-AVAILABLE = schema.reply("AvailableNumber", {
-    "phoneNumber": schema.Text(), "friendlyName": schema.Text(), "locality": schema.Text(),
-    "region": schema.Text(), "capabilities": schema.Object(),
-}, ("friendlyName", "locality", "region"))
+class NumberPurchase(validation.Model):
+    phone_number: Annotated[validation.Text(strip=True, pattern=E164), validation.Required(validation.blank)]
+    label: Annotated[validation.Text(strip=True), validation.Empty(validation.blank)] = None
+
+
+class NumberUpdate(validation.Model):
+    """Only keys present are applied; a falsy label or campaignId clears it. A campaignId that is not a UUID
+    names no campaign of the org: the same 400 as an unknown or foreign campaign."""
+
+    partial = True
+    label: Annotated[validation.Text(strip=True), validation.Empty(validation.falsy)] = None
+    campaign_id: Annotated[validation.Uuid, validation.Empty(validation.falsy)] = None
+
+
+class NumberSearchQuery(validation.Model):
+    textual = True
+    country: Annotated[validation.Text(pattern="[A-Za-z]{2}"), validation.Empty(validation.blank)] = "US"
+    area_code: Annotated[validation.Text(pattern="[0-9]{1,6}"), validation.Empty(validation.blank)] = None
+
+
+class PhoneNumber(validation.Reply):
+    id: uuid.UUID
+    org_id: uuid.UUID
+    number: str
+    label: str | None
+    provider: str
+    status: validation.one_of(("active", "inactive", "pending"))
+    campaign_id: uuid.UUID | None
+    release_after: datetime.datetime | None
+    created_at: datetime.datetime
+
+
+class AvailableNumber(validation.Reply):
+    phone_number: str
+    friendly_name: str | None
+    locality: str | None
+    region: str | None
+    capabilities: dict
+
+
+class PhoneNumberList(validation.Reply):
+    numbers: list[PhoneNumber]
+
+
+class AvailableNumbers(validation.Reply):
+    numbers: list[AvailableNumber]
 
 
 def twilio_failure(action: str, exc: errors.ServiceError) -> errors.ServiceError:
@@ -69,18 +90,21 @@ def webhook_url(request: web.Request, path: str, org_id) -> str:
     return f"{public_url}{path}?{urllib.parse.urlencode({'orgId': str(org_id)})}"
 
 
-@params.answers(200, schema.reply("PhoneNumberList", {"numbers": schema.Array(schema.Object(NUMBER))}))
+@params.answers(200, PhoneNumberList)
 async def list_numbers(request: web.Request) -> web.Response:
     async with db.connection(request.app[keys.DB]) as conn:
         rows = await numbers.list_numbers(conn, principal(request).org_id)
     return wire.json_response({"numbers": [wire.to_wire(row) for row in rows]})
 
 
-@params.accepts(query=SEARCH_QUERY)
-@params.answers(200, schema.reply("AvailableNumbers", {"numbers": schema.Array(schema.Object(AVAILABLE))}))
+@params.accepts(query=NumberSearchQuery)
+@params.answers(200, AvailableNumbers)
 async def list_available(request: web.Request) -> web.Response:
     search = params.query(request)
     twilio = twilio_port(request)
+    settings = request.app[keys.SETTINGS]
+    bucket = token_bucket.TokenBucket(request.app[keys.REDIS], "number_search", settings.number_search_per_minute)
+    await bucket.take(str(principal(request).org_id), "number search")
     try:
         found = await twilio.search_numbers(search["country"].upper(), search["area_code"])
     except (errors.Invalid, errors.ProviderError) as exc:
@@ -88,8 +112,9 @@ async def list_available(request: web.Request) -> web.Response:
     return wire.json_response({"numbers": found})
 
 
-@params.accepts(body=NUMBER_BUY)
-@params.answers(201, NUMBER)
+@admin_only
+@params.accepts(body=NumberPurchase)
+@params.answers(201, PhoneNumber)
 async def buy_number(request: web.Request) -> web.Response:
     """Reserve within the plan's quota, buy on Twilio, then activate; a failed purchase drops the reservation,
     and a number bought but not stored is released at once, never orphaned."""
@@ -166,7 +191,7 @@ async def release_unstored(twilio, bought: dict) -> None:
                       bought["phone_number"], bought["sid"])
 
 
-@params.answers(200, NUMBER)
+@params.answers(200, PhoneNumber)
 async def get_number(request: web.Request) -> web.Response:
     number_id = params.path_id(request)
     async with db.connection(request.app[keys.DB]) as conn:
@@ -174,8 +199,8 @@ async def get_number(request: web.Request) -> web.Response:
     return wire.json_response(wire.to_wire(row))
 
 
-@params.accepts(body=NUMBER_UPDATE)
-@params.answers(200, NUMBER)
+@params.accepts(body=NumberUpdate)
+@params.answers(200, PhoneNumber)
 async def update_number(request: web.Request) -> web.Response:
     number_id = params.path_id(request)
     fields = await params.body(request)
@@ -186,7 +211,8 @@ async def update_number(request: web.Request) -> web.Response:
     return wire.json_response(wire.to_wire(row))
 
 
-@params.answers(200, schema.SUCCESS)
+@admin_only
+@params.answers(200, validation.Success)
 async def delete_number(request: web.Request) -> web.Response:
     """Release the number at Twilio first: a row is never deleted while its number is still paid for."""
     number_id, org_id = params.path_id(request), principal(request).org_id

@@ -44,6 +44,9 @@ async def observe_middleware(request: web.Request, handler):
         response = await handler(request)
         status = response.status
         return response
+    except web.HTTPException as exc:  # a redirect (`GET /`) or an error aiohttp raised: the client gets its status
+        status = exc.status
+        raise
     finally:
         record(request, status, time.perf_counter() - started)
 

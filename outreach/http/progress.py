@@ -10,24 +10,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import Annotated
 
 import orjson
 from aiohttp import WSCloseCode, web
+from pydantic import Field
 
-from outreach.http import keys, params, schema, wire
-from outreach.http.auth import principal
+from outreach.http import keys, params, validation, wire
+from outreach.http.auth import principal, takes_query_token
 from outreach.storage import campaigns, db, events, runs
 
 log = logging.getLogger(__name__)
 BLOCK_MS = 1000
 QUEUE_SIZE = 10_000
-FEED_QUERY = schema.Model("ProgressFeedQuery", [
-    schema.Field("after", schema.Text(pattern="[0-9]{1,20}(?:-[0-9]{1,20})?", check=events.valid_cursor),
-                 empty=schema.never, message="after must be a cursor from this feed",
-                 description="the cursor of the last event seen: a reconnecting client misses nothing"),
-    schema.Field("token", schema.Text(), empty=schema.never,
-                 description="the session token or API key, for browsers that cannot set headers on a websocket"),
-], text=True)
+
+
+class ProgressFeedQuery(validation.Model):
+    textual = True
+    after: Annotated[validation.Text(pattern="[0-9]{1,20}(?:-[0-9]{1,20})?", check=events.valid_cursor), Field(
+        description="the cursor of the last event seen: a reconnecting client misses nothing")] = None
+    token: Annotated[str, Field(
+        description="the session token or API key, for browsers that cannot set headers on a websocket")] = None
 
 
 def cursor_key(cursor: str) -> tuple[int, int]:
@@ -85,7 +88,8 @@ class StreamHub:
         await asyncio.gather(*self.readers.values(), return_exceptions=True)
 
 
-@params.accepts(query=FEED_QUERY)
+@takes_query_token
+@params.accepts(query=ProgressFeedQuery)
 @params.answers(101, media_type="")
 async def progress_feed(request: web.Request) -> web.WebSocketResponse:
     """The websocket feed: a snapshot, then the campaign's events, each with its cursor."""

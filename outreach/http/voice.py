@@ -2,10 +2,14 @@
 it with the latest script to the voice agent, for this organization only."""
 from __future__ import annotations
 
+import datetime
+import uuid
+from typing import Annotated
+
 from aiohttp import web
 
-from outreach.http import keys, params, schema, wire
-from outreach.http.auth import principal
+from outreach.http import keys, params, validation, wire
+from outreach.http.auth import admin_only, principal
 from outreach.runtime import agent_protocol, errors
 from outreach.storage import db, scripts, voice
 
@@ -18,35 +22,44 @@ DEFAULT_VOICES = ["olena"]
 MIN_SPEED, MAX_SPEED = 0.5, 2.0
 
 
-VOICES_MESSAGE = "selectedVoices must be an array of voice names"
+def option(allowed: tuple[str, ...]):
+    """A value of the option set; empty or absent means the first (default) option."""
+    return Annotated[validation.one_of(allowed), validation.Empty(validation.blank)]
 
 
-def voice_model(name: str, *, partial: bool) -> schema.Model:
+class VoiceReplace(validation.Model):
     """PUT replaces: absent fields go back to their defaults (speed excepted). PATCH applies the keys given."""
-    return schema.Model(name, [
-        # Voice names in the order chosen; none chosen means the default voice.
-        schema.Field("selectedVoices", schema.Array(schema.Text(strip=True, min_length=1), distinct=True),
-                     empty=lambda value: value is None or value == [], default=DEFAULT_VOICES, message=VOICES_MESSAGE),
-        # A value of the option set; empty or absent means the first (default) option.
-        option_field("language", LANGUAGES),
-        option_field("personality", PERSONALITIES),
-        schema.Field("speed", schema.Number(minimum=MIN_SPEED, maximum=MAX_SPEED), default=schema.OMIT,
-                     message=f"speed must be a number from {MIN_SPEED} to {MAX_SPEED}"),
-    ], partial=partial)
+
+    absent_when_none = frozenset({"speed"})
+    # Voice names in the order chosen; none chosen means the default voice.
+    selected_voices: Annotated[validation.Array(validation.Text(strip=True, min_length=1), distinct=True),
+                               validation.Empty(validation.null_or_empty_list)] = DEFAULT_VOICES
+    language: option(LANGUAGES) = LANGUAGES[0]
+    personality: option(PERSONALITIES) = PERSONALITIES[0]
+    speed: validation.Number(minimum=MIN_SPEED, maximum=MAX_SPEED) | None = None
 
 
-def option_field(name: str, allowed: tuple[str, ...]) -> schema.Field:
-    return schema.Field(name, schema.Text(enum=allowed), empty=schema.blank, default=allowed[0],
-                        message=f"Invalid {name}. Must be one of: {', '.join(allowed)}")
+class VoicePatch(VoiceReplace):
+    partial = True
 
 
-VOICE_REPLACE = voice_model("VoiceReplace", partial=False)
-VOICE_PATCH = voice_model("VoicePatch", partial=True)
-VOICE_CONFIG = schema.reply("VoiceConfig", {
-    "id": schema.Uuid(), "orgId": schema.Uuid(), "voiceId": schema.Text(), "voiceName": schema.Text(),
-    "selectedVoices": schema.Array(schema.Text()), "language": schema.Text(), "personality": schema.Text(),
-    "speed": schema.Number(), "isDefault": schema.Boolean(), "createdAt": schema.DateTime(),
-}, ("voiceName",))
+class VoiceConfig(validation.Reply):
+    id: uuid.UUID
+    org_id: uuid.UUID
+    voice_id: str
+    voice_name: str | None
+    selected_voices: list[str]
+    language: str
+    personality: str
+    speed: float
+    is_default: bool
+    created_at: datetime.datetime
+
+
+class VoiceSynced(validation.Reply):
+    success: bool
+    synced: dict
+    agent_response: dict
 
 
 def voice_fields(values: dict) -> dict:
@@ -56,21 +69,21 @@ def voice_fields(values: dict) -> dict:
     return values
 
 
-@params.answers(200, VOICE_CONFIG)
+@params.answers(200, VoiceConfig)
 async def get_voice(request: web.Request) -> web.Response:
     async with db.connection(request.app[keys.DB]) as conn:
         row = await voice.get_voice_config(conn, principal(request).org_id)
     return wire.json_response(wire.to_wire(row))
 
 
-@params.accepts(body=VOICE_REPLACE)
-@params.answers(200, VOICE_CONFIG)
+@params.accepts(body=VoiceReplace)
+@params.answers(200, VoiceConfig)
 async def replace_voice(request: web.Request) -> web.Response:
     return await save_voice(request)
 
 
-@params.accepts(body=VOICE_PATCH)
-@params.answers(200, VOICE_CONFIG)
+@params.accepts(body=VoicePatch)
+@params.answers(200, VoiceConfig)
 async def patch_voice(request: web.Request) -> web.Response:
     return await save_voice(request)
 
@@ -82,8 +95,8 @@ async def save_voice(request: web.Request) -> web.Response:
     return wire.json_response(wire.to_wire(row))
 
 
-@params.answers(200, schema.reply("VoiceSynced", {"success": schema.Boolean(), "synced": schema.Object(),
-                                                  "agentResponse": schema.Object()}))
+@admin_only
+@params.answers(200, VoiceSynced)
 async def sync_voice(request: web.Request) -> web.Response:
     """Push the org's voice config and most recently updated script to the agent, signed and keyed by org."""
     agent = keys.required(request, keys.VOICE_AGENT, VOICE_AGENT_NOT_CONFIGURED)

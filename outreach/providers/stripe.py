@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 
 import aiohttp
 import stripe
@@ -59,12 +60,14 @@ class StripeBilling:
                                    {"customer": customer, "return_url": return_url}, {})
         return session.url
 
-    def verify_event(self, payload: bytes, signature: str) -> dict:
-        """The event, once its signature (and a timestamp under 300 s old) is verified with the webhook secret."""
+    def verify_event(self, payload: bytes, signature: str, now: float | None = None) -> dict:
+        """The event, once its signature is verified with the webhook secret and its timestamp is within 300 s
+        of now, either way: the SDK refuses only old ones, and a future stamp would outlive the replay window."""
         try:
             text = payload.decode("utf-8")
             stripe.WebhookSignature.verify_header(text, signature, self.webhook_secret,
                                                   WEBHOOK_TOLERANCE_SECONDS)
+            refuse_future(signature, time.time() if now is None else now)
             event = json.loads(text)
         except (stripe.SignatureVerificationError, UnicodeDecodeError) as exc:
             raise errors.Invalid("Invalid signature") from exc
@@ -84,6 +87,13 @@ class StripeBilling:
         except stripe.StripeError as exc:
             log.warning("Stripe call failed: %s: %s", type(exc).__name__, exc.user_message or exc)
             raise errors.ProviderError(describe_error(exc)) from exc
+
+
+def refuse_future(signature: str, now: float) -> None:
+    """The header's `t=` (already verified, so well formed) no further ahead than the tolerance."""
+    stamps = [int(value) for key, _, value in (part.partition("=") for part in signature.split(",")) if key == "t"]
+    if not stamps or stamps[0] > now + WEBHOOK_TOLERANCE_SECONDS:
+        raise stripe.SignatureVerificationError("Timestamp is in the future", signature, "")
 
 
 def describe_error(exc: stripe.StripeError) -> str:

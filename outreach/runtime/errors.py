@@ -21,6 +21,10 @@ class Unauthorized(ServiceError):
     """Unauthorized"""
 
 
+class Forbidden(ServiceError):
+    """Forbidden"""
+
+
 class NotFound(ServiceError):
     """Not found"""
 

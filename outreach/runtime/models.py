@@ -81,6 +81,8 @@ class Principal:
     user_id: str | None = None
     email: str | None = None
     via: str = "session"  # "session" or "api_key"
+    role: str = "member"  # "admin" or "member" of the organization (http.auth.role_of); a key acts as an admin
+    creator: str | None = None  # an API key's creator (a Clerk user id), inherited by the keys it creates
 
 
 @dataclasses.dataclass(frozen=True)

@@ -9,7 +9,7 @@ import asyncpg
 from outreach.storage import sql
 
 KEY_PREFIX = "tp_live_"
-COLUMNS = "id, name, prefix, last4, created_at, last_used_at"
+COLUMNS = "id, name, prefix, last4, created_at, last_used_at, created_by, expires_at"
 
 
 def new_key() -> str:
@@ -24,12 +24,14 @@ def looks_like_key(token: str) -> bool:
     return token.startswith(KEY_PREFIX) and len(token) == len(KEY_PREFIX) + 64
 
 
-async def create_key(conn: asyncpg.Connection, org_id, name: str) -> tuple[dict, str]:
+async def create_key(conn: asyncpg.Connection, org_id, name: str, created_by: str | None = None,
+                     expires_at=None) -> tuple[dict, str]:
+    """A new key, shown once; `created_by` is the Clerk user it acts for, `expires_at` when it stops working."""
     key = new_key()
     row = await conn.fetchrow(
-        f"""INSERT INTO api_keys (org_id, name, key_hash, prefix, last4) VALUES ($1, $2, $3, $4, $5)
-            RETURNING {COLUMNS}""",
-        org_id, name, hash_key(key), key[:12], key[-4:],
+        f"""INSERT INTO api_keys (org_id, name, key_hash, prefix, last4, created_by, expires_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {COLUMNS}""",
+        org_id, name, hash_key(key), key[:12], key[-4:], created_by, expires_at,
     )
     return dict(row), key
 
@@ -45,10 +47,21 @@ async def delete_key(conn: asyncpg.Connection, org_id, key_id) -> None:
     await sql.delete_owned(conn, "api_keys", key_id, org_id, missing="Key not found")
 
 
-async def org_for_key(conn: asyncpg.Connection, key: str):
-    """The key's organization, or None; marks the key used (at most once a minute, to spare writes)."""
+async def revoke_member_keys(conn: asyncpg.Connection, clerk_org_id: str, user_id: str) -> int:
+    """Delete the keys a member created in a Clerk organization (they left it); the number deleted."""
+    status = await conn.execute(
+        """DELETE FROM api_keys USING organizations
+           WHERE organizations.id = api_keys.org_id AND organizations.clerk_org_id = $1 AND api_keys.created_by = $2""",
+        clerk_org_id, user_id,
+    )
+    return int(status.split()[-1])
+
+
+async def key_owner(conn: asyncpg.Connection, key: str) -> dict | None:
+    """{org_id, created_by} of a live (unexpired) key, or None; marks the key used (at most once a minute,
+    to spare writes)."""
     row = await conn.fetchrow(
-        """SELECT id, org_id, last_used_at > now() - interval '1 minute' AS fresh FROM api_keys
+        """SELECT id, org_id, created_by, last_used_at > now() - interval '1 minute' AS fresh FROM api_keys
            WHERE key_hash = $1 AND (expires_at IS NULL OR expires_at > now())""",
         hash_key(key),
     )
@@ -56,4 +69,4 @@ async def org_for_key(conn: asyncpg.Connection, key: str):
         return None
     if not row["fresh"]:
         await conn.execute("UPDATE api_keys SET last_used_at = now() WHERE id = $1", row["id"])
-    return row["org_id"]
+    return {"org_id": row["org_id"], "created_by": row["created_by"]}

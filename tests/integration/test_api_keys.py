@@ -1,6 +1,7 @@
 """API key routes over HTTP and PostgreSQL: keys are shown once, authenticate, and belong to one org."""
 from __future__ import annotations
 
+import datetime
 import re
 import uuid
 
@@ -17,13 +18,14 @@ async def create(api, name="Prod"):
 
 async def test_create_shows_the_key_once_and_lists_it_without_it(api, pool):
     body = await create(api, name="  Prod  ")
-    assert set(body) == {"key", "id", "name", "prefix", "last4", "createdAt"}
+    assert set(body) == {"key", "id", "name", "prefix", "last4", "createdAt", "createdBy", "expiresAt"}
+    assert body["createdBy"] is None and body["expiresAt"] is None  # the fixture's key was made on the command line
     assert re.fullmatch(r"tp_live_[0-9a-f]{64}", body["key"])
     assert body["name"] == "Prod" and body["prefix"] == body["key"][:12] and body["last4"] == body["key"][-4:]
     listed = (await api.get(BASE)).body["keys"]
     assert [key["name"] for key in listed] == ["Prod", "test"]  # newest first; "test" is the fixture's key
     assert listed[0]["id"] == body["id"]
-    assert set(listed[0]) == {"id", "name", "prefix", "last4", "createdAt", "lastUsedAt"}
+    assert set(listed[0]) == {"id", "name", "prefix", "last4", "createdAt", "lastUsedAt", "createdBy", "expiresAt"}
     assert listed[0]["lastUsedAt"] is None and body["key"] not in str(listed)
     stored = await pool.fetchval("SELECT key_hash FROM api_keys WHERE id = $1", uuid.UUID(body["id"]))
     assert stored != body["key"] and len(stored) == 64
@@ -75,3 +77,38 @@ async def test_bad_input(api, pool):
         assert reply.body == {"error": message}, (method, target, kwargs, reply.body)
     assert await pool.fetchval("SELECT count(*) FROM api_keys") == 2
     assert body["id"] in [key["id"] for key in (await api.get(BASE + "?id=x&page=abc")).body["keys"]]
+
+
+async def test_a_key_records_its_creator_and_keys_made_with_it_inherit_them(http, clerk):
+    admin = Api(http, clerk.mint("user_admin", v=2, o={"id": "org_team", "rol": "admin"}))
+    made = await create(admin, name="ci")
+    assert made["createdBy"] == "user_admin"
+    child = await create(Api(http, made["key"]), name="made by ci")
+    assert child["createdBy"] == "user_admin"
+    listed = {key["name"]: key["createdBy"] for key in (await admin.get(BASE)).body["keys"]}
+    assert listed == {"ci": "user_admin", "made by ci": "user_admin"}
+
+
+async def test_an_expired_key_is_a_401(api, http, pool):
+    soon = (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=1)).isoformat()
+    body = (await api.post(BASE, json={"name": "temp", "expiresAt": soon})).body
+    assert body["expiresAt"].endswith("Z")
+    listed = next(key for key in (await api.get(BASE)).body["keys"] if key["id"] == body["id"])
+    assert listed["expiresAt"] == body["expiresAt"]
+    temp = Api(http, body["key"])
+    assert (await temp.get(BASE)).status == 200
+    # An hour passes.
+    await pool.execute("UPDATE api_keys SET expires_at = now() - interval '1 second' WHERE id = $1",
+                       uuid.UUID(body["id"]))
+    refused = await temp.get(BASE)
+    assert (refused.status, refused.body) == (401, {"error": "Unauthorized"})
+
+
+async def test_expiry_must_be_a_future_time(api, pool):
+    past = (datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=1)).isoformat()
+    for value, message in ((past, "expiresAt must be in the future"),
+                           ("tomorrow", "expiresAt must be an ISO 8601 date and time"),
+                           (12, "expiresAt must be an ISO 8601 date and time")):
+        reply = await api.post(BASE, json={"name": "temp", "expiresAt": value})
+        assert (reply.status, reply.body) == (400, {"error": message}), value
+    assert await pool.fetchval("SELECT count(*) FROM api_keys") == 1

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 
 from aiohttp.test_utils import TestClient, TestServer
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -136,5 +137,31 @@ async def test_demo_status_is_public_and_says_sandbox(http, settings, pool, redi
     try:
         async with client.get("/api/demo/status") as response:
             assert await response.json() == {"call": True, "telegram": True, "email": True, "sandbox": True}
+    finally:
+        await client.close()
+
+
+async def test_the_home_redirect_is_logged_and_counted_with_the_status_sent(http, caplog):
+    caplog.set_level(logging.INFO, logger="outreach.access")
+    async with http.get("/", allow_redirects=False) as response:
+        assert response.status == 302 and response.headers["Location"] == "/live"
+    async with http.get("/metrics") as response:
+        text = await response.text()
+    assert 'outreach_http_requests_total{method="GET",route="/",status="302"} 1.0' in text
+    assert 'route="/",status="500"' not in text
+    logged = [record for record in caplog.records if record.name == "outreach.access" and record.route == "/"]
+    assert [(record.method, record.status) for record in logged] == [("GET", 302)]
+
+
+async def test_azp_is_checked_whenever_authorized_parties_are_set(settings, pool, redis, clerk):
+    strict = dataclasses.replace(settings, clerk_authorized_parties=("https://app.example", "https://admin.example"))
+    client = TestClient(TestServer(build_app(strict, Deps(pool=pool, redis=redis)), host="127.0.0.1"))
+    await client.start_server()
+    try:
+        for azp, status in (("https://admin.example", 200), (None, 401), ("", 401), (["https://app.example"], 401)):
+            claims = {} if azp is None else {"azp": azp}
+            token = clerk.mint("user_1", **claims)
+            assert (await status_with(client, {"Authorization": f"Bearer {token}"}))[0] == status, azp
+            assert (await status_with(client, cookies={"__session": token}))[0] == status, azp
     finally:
         await client.close()

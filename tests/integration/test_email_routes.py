@@ -13,7 +13,7 @@ from outreach.providers.openrouter import OpenRouterDrafter
 from outreach.providers.resend import ResendEmail
 from outreach.storage.runs import month_start
 from tests.conftest import Api
-from tests.factories import insert_campaign, insert_lead, insert_usage
+from tests.factories import insert_campaign, insert_lead, insert_usage, prove_sender
 from tests.fakes import openrouter as ai
 from tests.fakes.resend import invalid_recipient, rate_limited, server_error
 
@@ -86,6 +86,7 @@ async def emails_used(pool, org_id) -> int:
 async def test_send_from_the_orgs_sender_logs_counts_and_escapes(api, lead, pool, resend):
     await api.put("/api/dashboard/channels", json={"channel": "email", "config": {
         "fromEmail": "sales@acme.test", "fromName": "Acme, Sales", "replyTo": "replies@acme.test"}})
+    await prove_sender(pool, "sales@acme.test")
     campaign = await insert_campaign(pool, api.org_id)
     reply = await api.post(f"{DASH}/send", json=send_body(lead, campaignId=str(campaign["id"])))
     assert reply.status == 200, reply.body
@@ -197,6 +198,7 @@ async def test_test_email_goes_to_the_signed_in_user_from_the_orgs_sender(http, 
     saved = await me.put("/api/dashboard/channels", json={"channel": "email", "config": {
         "fromEmail": "sales@acme.test", "fromName": "<Acme>"}})
     assert saved.status == 200
+    await prove_sender(pool, "sales@acme.test")
     reply = await me.post(f"{DASH}/test")
     assert (reply.status, reply.body) == (200, {"success": True, "to": "me@acme.test"})
     sent = resend.sent[0]
@@ -205,7 +207,7 @@ async def test_test_email_goes_to_the_signed_in_user_from_the_orgs_sender(http, 
     assert await pool.fetchval("SELECT count(*) FROM messages") == 0
 
 
-async def test_test_email_refusals(http, clerk, api, resend):
+async def test_test_email_refusals(http, clerk, api, resend, pool):
     assert (await api.post(f"{DASH}/test")).body == {"error": "No email address found on your account"}
     assert (await (await session(http, clerk, None)).post(f"{DASH}/test")).status == 400
     me = await session(http, clerk)
@@ -213,6 +215,7 @@ async def test_test_email_refusals(http, clerk, api, resend):
     assert (reply.status, reply.body) == \
         (400, {"error": "Email not configured. Please save your email settings first."})
     await me.put("/api/dashboard/channels", json={"channel": "email", "config": {"fromEmail": "sales@acme.test"}})
+    await prove_sender(pool, "sales@acme.test")
     resend.queue(server_error())
     reply = await me.post(f"{DASH}/test")
     assert reply.status == 502 and reply.body["error"].startswith("Resend error: Resend refused the email (500")
@@ -273,18 +276,24 @@ async def test_a_bad_answer_gives_the_clear_template_fallback(api, openrouter, a
     (ai.error_reply(500, "boom"), "OpenRouter error 500"),
     (ai.slow(ai.completion("late"), 1.5), "did not answer within 1 s"),
 ])
-async def test_openrouter_failures_are_502(api, openrouter, answer, status_words):
+async def test_openrouter_failures_give_the_template_draft_never_an_empty_page(api, openrouter, answer, status_words):
+    await api.put("/api/dashboard/voice", json={"language": "en"})
     openrouter.queue(answer)
-    reply = await api.post(f"{DASH}/generate", json={"type": "initial"})
-    assert reply.status == 502 and status_words in reply.body["error"] and set(reply.body) == {"error"}
+    reply = await api.post(f"{DASH}/generate", json={"type": "initial", "leadName": "Olena Koval",
+                                                     "companyName": "Smile"})
+    assert reply.status == 200 and reply.body["fallback"] is True and status_words in reply.body["reason"]
+    assert reply.body["subject"] == "A quick note for Smile"
+    assert reply.body["body"].startswith("Hi Olena,") and "Smile" in reply.body["body"]
 
 
-async def test_retry_after_is_passed_on_and_honoured(api, openrouter):
+async def test_a_rate_limited_openrouter_gives_the_template_and_when_to_ask_again(api, openrouter):
     openrouter.queue(ai.error_reply(429, "Rate limit exceeded", retry_after=30))
     first = await api.post(f"{DASH}/generate", json={"type": "initial"})
-    assert first.status == 502 and first.body["retryAfter"] == 30 and "retry after 30 s" in first.body["error"]
-    again = await api.post(f"{DASH}/generate", json={"type": "initial"})
-    assert again.status == 502 and 0 < again.body["retryAfter"] <= 30
+    assert first.status == 200 and first.body["fallback"] is True and first.body["retryAfter"] == 30
+    assert "retry after 30 s" in first.body["reason"]
+    again = await api.post(f"{DASH}/generate", json={"type": "followup"})
+    assert again.status == 200 and again.body["fallback"] is True and 0 < again.body["retryAfter"] <= 30
+    assert again.body["subject"] == "Щодо мого попереднього листа"  # a new org's voice config speaks Ukrainian
     assert len(openrouter.requests) == 1, "called OpenRouter again inside its Retry-After window"
 
 
@@ -308,10 +317,17 @@ async def test_generate_never_reads_another_orgs_script(api, other, openrouter):
     assert openrouter.requests == []
 
 
-async def test_generate_is_503_without_openrouter(api, bare):
-    reply = await Api(bare, api.token).post(f"{DASH}/generate", json={"type": "initial"})
-    assert (reply.status, reply.body) == \
-        (503, {"error": "AI email generation is not configured: set OPENROUTER_API_KEY"})
+async def test_generate_without_openrouter_answers_the_template_draft(api, bare):
+    await api.put("/api/dashboard/voice", json={"language": "en"})
+    reply = await Api(bare, api.token).post(f"{DASH}/generate", json={"type": "final", "leadName": "Olena",
+                                                                        "companyName": "Smile"})
+    assert (reply.status, reply.body) == (200, {
+        "subject": "Final note — Smile", "fallback": True,
+        "body": "Hi Olena,\n\nThis is my last note on this. If it becomes relevant, I would be glad to talk: simply "
+                "reply to this email.\n\nBest regards",
+        "reason": "AI drafts are not configured: set OPENROUTER_API_KEY"})
+    bad = await Api(bare, api.token).post(f"{DASH}/generate", json={"type": "second"})
+    assert (bad.status, bad.body) == (400, {"error": "Invalid type. Must be 'initial', 'followup', or 'final'"})
 
 
 async def test_a_send_whose_answer_is_lost_stays_pending_and_counted(api, lead, pool, resend, ports):

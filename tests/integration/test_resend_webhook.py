@@ -15,7 +15,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from outreach.http.app import Deps, build_app
-from tests.factories import insert_lead, insert_message
+from tests.factories import insert_lead, insert_message, prove_sender
 
 PATH = "/api/webhook/resend"
 KEY = b"resend-webhook-test-key-32-bytes"
@@ -229,7 +229,7 @@ async def test_a_reply_is_logged_in_the_recipients_org_and_marks_the_email_repli
     assert str(inbound["id"]) == reply["messageId"]
     assert (inbound["org_id"], inbound["lead_id"], inbound["parent_id"]) == \
         (api.org_id, outbound[0]["id"], outbound[1]["id"])
-    assert inbound["metadata"] == {"subject": "Re: Hi", "fromEmail": "ivan@example.com"}
+    assert inbound["metadata"] == {"subject": "Re: Hi", "fromEmail": "ivan@example.com", "verified": True}
     assert await status_of(pool, outbound[1]["id"]) == "replied"
     status, again = await receive(hook, "ivan@example.com", ["sales@acme.test"], "msg_r1")
     assert again["duplicate"] is True
@@ -246,7 +246,8 @@ async def test_a_reply_is_never_attributed_to_another_org(hook, api, other, outb
     await save_sender(other, "hello@globex.test")
     assert (await receive(hook, "stranger@example.com", ["hello@globex.test"]))[1]["error"] == "Lead not found"
     assert await pool.fetchval("SELECT count(*) FROM messages WHERE direction = 'inbound'") == 0
-    # An address belongs to one org: B cannot take A's, so a reply to it goes to A's lead only.
+    # A proven address belongs to one org: B cannot take A's, so a reply to it goes to A's lead only.
+    await prove_sender(pool, "sales@acme.test", api.org_id)
     refused = await other.put("/api/dashboard/channels",
                               json={"channel": "email", "config": {"fromEmail": "SALES@acme.test"}})
     assert refused.status == 409

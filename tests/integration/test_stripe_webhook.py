@@ -190,6 +190,19 @@ async def test_stale_events_are_refused_after_300_seconds(hook, orgs_ab, pool):
     assert await billing_of(pool, a) == ("starter", "cus_A", "sub_A1")
 
 
+async def test_events_stamped_beyond_the_tolerance_in_the_future_are_refused(hook, orgs_ab, pool):
+    """A stamp far ahead would keep a captured event replayable long after the 300 s window."""
+    a, _ = orgs_ab
+    event = fake.event("customer.subscription.updated", fake.subscription("sub_A1", "cus_A", "active",
+                                                                          PRICES["starter"]))
+    for ahead in (301, 86400 * 365):
+        assert await deliver(hook, event, timestamp=ago(-ahead)) == (400, {"error": "Invalid signature"}), ahead
+    assert await billing_of(pool, a) == ("free", "cus_A", None)
+    assert await pool.fetchval("SELECT count(*) FROM webhook_events") == 0
+    assert await deliver(hook, event, timestamp=ago(-240)) == (200, RECEIVED)  # a fast clock within the tolerance
+    assert await billing_of(pool, a) == ("starter", "cus_A", "sub_A1")
+
+
 async def test_signed_but_malformed_payloads_are_400s(hook, pool):
     for payload in ("not json", "[]", json.dumps({"type": "x"}), json.dumps({"id": 5, "type": "x"})):
         status, body = await deliver(hook, payload)

@@ -172,6 +172,9 @@ ID_CASES = [
          owner=503),
     # the do-not-contact list
     Case("DELETE", "/suppressions/{a.suppression}", owner=200),
+    # proving A's sender address: B has not claimed it (A: no OUTREACH_EMAIL_FROM to mail the link from here)
+    Case("POST", "/channels/email/verify", {"address": "sales@aardvark.test"}, 400,
+         {"error": "Save this address in your email settings first"}, owner=503),
 ]
 
 NO_ID_WRITES = [
@@ -218,6 +221,8 @@ LIST_CASES = [
     ListCase("/leads?search=one%40", lead_page, {"ids": ["{b.lead}"], "total": 1}),  # both orgs match
     ListCase("/scripts", ids(None), ["{b.script}"]),
     ListCase("/channels", ids("configs"), ["{b.channel}"]),
+    ListCase("/channels/email/senders", lambda body: [row["address"] for row in body["senders"]],
+             ["sales@bluejay.test"]),
     ListCase("/settings/api-keys", ids("keys"), ["{b.boot_key}", "{b.key}"]),
     ListCase("/calls", ids("calls"), ["{b.call}"]),
     ListCase("/email/messages", ids("messages"), ["{b.message}"]),

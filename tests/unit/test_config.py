@@ -27,6 +27,8 @@ def test_values_are_read():
 @pytest.mark.parametrize("env, named", [
     ({"OUTREACH_PRODUCTION": "1", "CLERK_JWKS_URL": "http://x"}, "OUTREACH_SECRET_KEY"),
     ({"OUTREACH_PRODUCTION": "1", "OUTREACH_SECRET_KEY": "s"}, "CLERK_JWKS_URL"),
+    ({"OUTREACH_PRODUCTION": "1", "OUTREACH_SECRET_KEY": "s", "CLERK_JWKS_URL": "http://x"},
+     "CLERK_AUTHORIZED_PARTIES"),
     ({"TWILIO_ACCOUNT_SID": "AC1"}, "TWILIO_AUTH_TOKEN"),
     ({"LIQPAY_PRIVATE_KEY": "p"}, "LIQPAY_PUBLIC_KEY"),
     ({"OUTREACH_PORT": "eighty"}, "OUTREACH_PORT"),
