@@ -7,14 +7,18 @@ from outreach.runtime.ports import CallRequest, EmailSender, OutboundEmail, Send
 class EmailDispatcher:
     """Email is sent from inside the campaign runner: no actor hop on the hot path."""
 
-    def __init__(self, sender: EmailSender, from_address: str, reply_to: str | None = None):
+    def __init__(self, sender: EmailSender, from_address: str, reply_to: str | None = None, unsubscribe=None):
+        """`unsubscribe(org_id, address)`: the List-Unsubscribe headers of a campaign email to `address`."""
         self.sender = sender
         self.from_address = from_address
         self.reply_to = reply_to
+        self.unsubscribe = unsubscribe
 
     async def dispatch(self, job: SendJob) -> SendResult:
+        headers = self.unsubscribe(job.org_id, job.lead["email"]) if self.unsubscribe else {}
         email = OutboundEmail(sender=self.from_address, to=job.lead["email"], reply_to=self.reply_to,
-                              subject=job.subject or "", text=job.text or "", tags=(("org_id", job.org_id),))
+                              subject=job.subject or "", text=job.text or "", tags=(("org_id", job.org_id),),
+                              headers=tuple(headers.items()))
         return await self.sender.send_email(email, job.idempotency_key, still_wanted=job.still_wanted)
 
 

@@ -51,3 +51,34 @@ async def test_a_link_of_an_organization_that_is_gone_is_refused(http, pool):
     token = optout.unsubscribe_token(SECRET, "00000000-0000-4000-8000-000000000000", "ann@example.com")
     status, _, _ = await visit(http, "POST", token)
     assert status == 400 and await suppressed(pool) == []
+
+
+async def test_every_campaign_email_carries_a_working_one_click_unsubscribe(http, api, pool, resend, settings):
+    """Through the real Resend adapter (to the local fake), as a campaign run sends: the link in the header
+    unsubscribes exactly the address it was sent to."""
+    import dataclasses
+    import urllib.parse
+
+    from outreach.actors import senders
+    from outreach.actors.dispatchers import EmailDispatcher
+    from outreach.providers.resend import ResendEmail
+    from outreach.runtime.ports import SendJob
+
+    client = ResendEmail(resend.api_key, resend.url(), rate_per_second=1000, timeout=2)
+    public = dataclasses.replace(settings, public_url="https://outreach.example.com")
+    dispatcher = EmailDispatcher(client, "Acme <sales@acme.test>", "replies@acme.test",
+                                 senders.unsubscribe_links(public, "replies@acme.test"))
+    lead = {"id": "5f0e7b1a-8f0e-4c65-9c55-2f1c1b1e1a01", "email": "Ann@Example.com"}
+    try:
+        result = await dispatcher.dispatch(SendJob("c1", str(api.org_id), lead, "email", "c1:l1:email", "Hi", "Hello"))
+    finally:
+        await client.close()
+    assert result.ok
+    headers = resend.sent[0]["headers"]
+    assert headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    link, mailto = [part.strip(" <>") for part in headers["List-Unsubscribe"].split(",")]
+    assert mailto == "mailto:replies@acme.test?subject=unsubscribe"
+    assert link.startswith("https://outreach.example.com/u/")
+    status, _, _ = await visit(http, "POST", urllib.parse.urlsplit(link).path.removeprefix("/u/"),
+                               data="List-Unsubscribe=One-Click")
+    assert status == 200 and await suppressed(pool) == [(api.org_id, "email", "ann@example.com", "unsubscribe")]
