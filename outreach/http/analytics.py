@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from outreach.http import keys, params, schema, wire
+from outreach.http import keys, params, validation, wire
 from outreach.http.auth import principal
 from outreach.storage import analytics, db
 
@@ -96,9 +96,17 @@ def analytics_body(parts: dict) -> dict:
     }
 
 
-@params.answers(200, schema.reply("Analytics", {key: schema.Object() for key in (
-    "voice", "telegram", "email", "leadStatuses")} | {key: schema.Array(schema.Object()) for key in (
-    "activityChart", "topCampaigns", "recentActivity")}))
+class Analytics(validation.Reply):
+    voice: dict
+    telegram: dict
+    email: dict
+    lead_statuses: dict
+    activity_chart: list[dict]
+    top_campaigns: list[dict]
+    recent_activity: list[dict]
+
+
+@params.answers(200, Analytics)
 async def get_analytics(request: web.Request) -> web.Response:
     async with db.connection(request.app[keys.DB]) as conn:
         parts = await analytics.read_analytics(conn, principal(request).org_id)

@@ -1,34 +1,56 @@
 """Call log routes: the org's calls, newest first, and one call in full."""
 from __future__ import annotations
 
+import datetime
+import uuid
+
 from aiohttp import web
 
-from outreach.http import keys, params, schema, wire
+from outreach.http import keys, params, validation, wire
 from outreach.http.auth import principal
 from outreach.storage import calls, db
 
-LIST_QUERY = schema.Model("CallListQuery", params.page_fields(50), text=True)
 STATUSES = ("completed", "failed", "no_answer", "voicemail", "busy", "in_progress")
 SENTIMENTS = ("positive", "negative", "neutral")
-SUMMARY_KINDS = {
-    "id": schema.Uuid(), "direction": schema.Text(enum=("outbound", "inbound")), "status": schema.Text(enum=STATUSES),
-    "fromNumber": schema.Text(), "toNumber": schema.Text(), "duration": schema.Integer(),
-    "startedAt": schema.DateTime(), "summary": schema.Text(), "sentiment": schema.Text(enum=SENTIMENTS),
-}
-CALL_SUMMARY = schema.reply("CallSummary", SUMMARY_KINDS,
-                            ("fromNumber", "toNumber", "duration", "summary", "sentiment"))
-CALL = schema.reply("Call", {
-    **SUMMARY_KINDS, "orgId": schema.Uuid(), "leadId": schema.Uuid(), "campaignId": schema.Uuid(),
-    "phoneNumberId": schema.Uuid(), "endedAt": schema.DateTime(), "transcription": schema.Text(),
-    "transcript": schema.Array(schema.Object()), "sentimentScore": schema.Number(), "score": schema.Number(),
-    "recordingUrl": schema.Text(), "metadata": schema.Object(),
-}, ("fromNumber", "toNumber", "duration", "summary", "sentiment", "leadId", "campaignId", "phoneNumberId", "endedAt",
-    "transcription", "sentimentScore", "score", "recordingUrl"))
 
 
-@params.accepts(query=LIST_QUERY)
-@params.answers(200, schema.reply("CallList", {"calls": schema.Array(schema.Object(CALL_SUMMARY)),
-                                               "pagination": schema.Object(params.PAGINATION)}))
+class CallListQuery(params.PageQuery):
+    limit: params.PageLimit = 50
+
+
+class CallSummary(validation.Reply):
+    id: uuid.UUID
+    direction: validation.one_of(("outbound", "inbound"))
+    status: validation.one_of(STATUSES)
+    from_number: str | None
+    to_number: str | None
+    duration: int | None
+    started_at: datetime.datetime
+    summary: str | None
+    sentiment: validation.one_of(SENTIMENTS) | None
+
+
+class Call(CallSummary):
+    org_id: uuid.UUID
+    lead_id: uuid.UUID | None
+    campaign_id: uuid.UUID | None
+    phone_number_id: uuid.UUID | None
+    ended_at: datetime.datetime | None
+    transcription: str | None
+    transcript: list[dict]
+    sentiment_score: float | None
+    score: float | None
+    recording_url: str | None
+    metadata: dict
+
+
+class CallList(validation.Reply):
+    calls: list[CallSummary]
+    pagination: params.Pagination
+
+
+@params.accepts(query=CallListQuery)
+@params.answers(200, CallList)
 async def list_calls(request: web.Request) -> web.Response:
     page = params.page_of(params.query(request))
     async with db.connection(request.app[keys.DB]) as conn:
@@ -37,7 +59,7 @@ async def list_calls(request: web.Request) -> web.Response:
                                "pagination": params.pagination(page, total)})
 
 
-@params.answers(200, CALL)
+@params.answers(200, Call)
 async def get_call(request: web.Request) -> web.Response:
     call_id = params.path_id(request)
     async with db.connection(request.app[keys.DB]) as conn:

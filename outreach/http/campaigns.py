@@ -1,13 +1,17 @@
 """Campaign routes: CRUD, lead assignment, and status commands."""
 from __future__ import annotations
 
+import datetime
+import uuid
+from typing import Annotated
+
 from aiohttp import web
 
-from outreach.http import keys, leads as lead_routes, params, schema, wire
+from outreach.http import keys, leads as lead_routes, params, validation, wire
 from outreach.http.auth import principal
-from outreach.runtime import policy
+from outreach.runtime import policy, sequences
 from outreach.runtime.models import CampaignStatus
-from outreach.storage import campaigns, db
+from outreach.storage import campaigns, db, timers
 
 
 def not_given(value) -> bool:
@@ -15,64 +19,119 @@ def not_given(value) -> bool:
     return value is None or value is False or value == "" or (type(value) in (int, float) and value == 0)
 
 
-CHANNEL = schema.Text(enum=policy.CHANNEL_NAMES)
-CHANNELS = schema.Array(CHANNEL, distinct=True)
-NAME = schema.Text(strip=True, min_length=1)
+Channel = validation.one_of(policy.CHANNEL_NAMES)
+Channels = validation.Array(Channel, distinct=True)
+Name = validation.Text(strip=True, min_length=1)
 STATUSES = tuple(status.value for status in CampaignStatus)
-LEAD_IDS_MESSAGE = "leadIds must be a non-empty array"
-
-CAMPAIGN_CREATE = schema.Model("CampaignCreate", [
-    schema.Field("name", NAME, required=True, message="Name is required"),
-    schema.Field("channels", CHANNELS, empty=not_given, default=policy.DEFAULT_CHANNELS,
-                 message={"type": "Channels must be an array", "item": "Invalid channel type"}),
-    schema.Field("channelPriority", CHANNELS, empty=schema.falsy, default=policy.DEFAULT_CHANNEL_PRIORITY,
-                 message="Invalid channelPriority"),
-    schema.Field("scriptId", schema.Uuid(), empty=schema.falsy),
-    schema.Field("scheduledAt", schema.DateTime(), empty=schema.blank),
-    schema.Field("settings", schema.Object(), default={}),
-])
-# An update applies only the keys present; `status` goes through the transition rules (policy.check_status_edit).
-CAMPAIGN_UPDATE = schema.Model("CampaignUpdate", [
-    schema.Field("name", NAME, empty=schema.never, message="Name cannot be empty"),
-    schema.Field("channels", CHANNELS, empty=schema.never, message="Invalid channels"),
-    schema.Field("channelPriority", CHANNELS, empty=schema.falsy, default=policy.DEFAULT_CHANNEL_PRIORITY,
-                 message="Invalid channelPriority"),
-    schema.Field("scriptId", schema.Uuid(), empty=schema.falsy),
-    schema.Field("scheduledAt", schema.DateTime(), empty=schema.blank),
-    schema.Field("settings", schema.Object(), default={}),
-    schema.Field("status", schema.Text(enum=STATUSES), empty=schema.never, message="Invalid status"),
-], partial=True)
-LEAD_IDS = schema.Model("LeadIds", [
-    schema.Field("leadIds", schema.Array(schema.Uuid(), min_items=1), required=True,
-                 message={"missing": LEAD_IDS_MESSAGE, "type": LEAD_IDS_MESSAGE, "length": LEAD_IDS_MESSAGE,
-                          "item": lambda item: f"Invalid id in list: {item!r}"}),
-])
-LIST_QUERY = schema.Model("CampaignListQuery", [*params.page_fields(25), params.status_filter(CampaignStatus)],
-                          text=True)
-LEADS_QUERY = schema.Model("CampaignLeadsQuery", params.page_fields(100), text=True)
-
-CAMPAIGN_KINDS = {
-    "id": schema.Uuid(), "orgId": schema.Uuid(), "name": schema.Text(), "scriptId": schema.Uuid(),
-    "voiceConfigId": schema.Uuid(), "status": schema.Text(enum=STATUSES), "channels": schema.Array(CHANNEL),
-    "channelPriority": schema.Array(CHANNEL), "scheduledAt": schema.DateTime(), "settings": schema.Object(),
-    "createdAt": schema.DateTime(), "updatedAt": schema.DateTime(),
-    "statusReason": schema.Text(),  # why a run paused by itself (a limit, missing configuration); else null
-}
-NULLABLE = ("scriptId", "voiceConfigId", "scheduledAt", "statusReason")
-CAMPAIGN = schema.reply("Campaign", CAMPAIGN_KINDS, NULLABLE)
-STATS = schema.reply("CampaignLeadStats", {key: schema.Integer() for key in
-                                           ("total", "contacted", "qualified", "converted", "rejected")})
-CAMPAIGN_DETAIL = schema.reply("CampaignDetail", {**CAMPAIGN_KINDS, "stats": schema.Object(STATS)}, NULLABLE)
-CAMPAIGN_LIST = schema.reply("CampaignList", {
-    "campaigns": schema.Array(schema.Object(schema.reply("CampaignListItem",
-                                                         {**CAMPAIGN_KINDS, "leadCount": schema.Integer()},
-                                                         NULLABLE))),
-    "pagination": schema.Object(params.PAGINATION),
-})
+Status = validation.one_of(STATUSES)
 
 
-@params.accepts(query=LIST_QUERY)
-@params.answers(200, CAMPAIGN_LIST)
+class CampaignCreate(validation.Model):
+    name: Annotated[Name, validation.Required()]
+    channels: Annotated[Channels, validation.Empty(not_given), validation.default(policy.DEFAULT_CHANNELS)]
+    channel_priority: Annotated[Channels, validation.Empty(validation.falsy),
+                                validation.default(policy.DEFAULT_CHANNEL_PRIORITY)]
+    script_id: Annotated[validation.Uuid, validation.Empty(validation.falsy)] = None
+    scheduled_at: Annotated[validation.DateTime, validation.Empty(validation.blank)] = None
+    settings: Annotated[validation.Object, validation.Empty(), validation.default({})]
+
+
+class CampaignUpdate(validation.Model):
+    """An update applies only the keys present; `status` goes through the transition rules
+    (policy.check_status_edit)."""
+
+    partial = True
+    name: Name = None
+    channels: Channels = None
+    channel_priority: Annotated[Channels, validation.Empty(validation.falsy),
+                                validation.default(policy.DEFAULT_CHANNEL_PRIORITY)]
+    script_id: Annotated[validation.Uuid, validation.Empty(validation.falsy)] = None
+    scheduled_at: Annotated[validation.DateTime, validation.Empty(validation.blank)] = None
+    settings: Annotated[validation.Object, validation.Empty(), validation.default({})]
+    status: Status = None
+
+
+class LeadIds(validation.Model):
+    lead_ids: Annotated[validation.Array(validation.Uuid, min_items=1), validation.Required()]
+
+
+class CampaignListQuery(params.PageQuery):
+    status: params.status_choice(CampaignStatus) = None
+
+
+class CampaignLeadsQuery(params.PageQuery):
+    limit: params.PageLimit = 100
+
+
+class Campaign(validation.Reply):
+    id: uuid.UUID
+    org_id: uuid.UUID
+    name: str
+    script_id: uuid.UUID | None
+    voice_config_id: uuid.UUID | None
+    status: Status
+    channels: list[Channel]
+    channel_priority: list[Channel]
+    scheduled_at: datetime.datetime | None
+    settings: dict
+    created_at: datetime.datetime
+    updated_at: datetime.datetime
+    status_reason: str | None  # why a run paused by itself (a limit, missing configuration); else null
+
+
+class CampaignLeadStats(validation.Reply):
+    total: int
+    contacted: int
+    qualified: int
+    converted: int
+    rejected: int
+
+
+class CampaignStepStats(validation.Reply):
+    step: int
+    channel: validation.one_of(sequences.STEP_CHANNELS)
+    sent: int
+    failed: int
+    waiting: int
+    next_due_at: datetime.datetime | None
+
+
+class CampaignDetail(Campaign):
+    """`steps`: per step of settings.sequence (one step without it); `nextDueAt`: when the earliest waiting lead
+    comes due (null: a lead is due now, or none waits)."""
+
+    stats: CampaignLeadStats
+    steps: list[CampaignStepStats]
+    next_due_at: datetime.datetime | None
+
+
+class CampaignListItem(Campaign):
+    lead_count: int
+
+
+class CampaignList(validation.Reply):
+    campaigns: list[CampaignListItem]
+    pagination: params.Pagination
+
+
+class CampaignLeads(validation.Reply):
+    leads: list[lead_routes.Lead]
+    total: int
+
+
+class LeadsAssigned(validation.Reply):
+    success: bool
+    assigned: int
+
+
+class LeadsUnassigned(validation.Reply):
+    success: bool
+    removed: int
+
+
+
+@params.accepts(query=CampaignListQuery)
+@params.answers(200, CampaignList)
 async def list_campaigns(request: web.Request) -> web.Response:
     values = params.query(request)
     page = params.page_of(values)
@@ -82,32 +141,38 @@ async def list_campaigns(request: web.Request) -> web.Response:
                                "pagination": params.pagination(page, total)})
 
 
-@params.accepts(body=CAMPAIGN_CREATE)
-@params.answers(201, CAMPAIGN)
+@params.accepts(body=CampaignCreate)
+@params.answers(201, Campaign)
 async def create_campaign(request: web.Request) -> web.Response:
     fields = await params.body(request)
+    sequences.validate_settings(fields.get("settings"))
     policy.validate_windows(fields.get("settings"))
     async with db.connection(request.app[keys.DB]) as conn:
         row = await campaigns.create_campaign(conn, principal(request).org_id, fields)
     return wire.json_response(wire.to_wire(row), status=201)
 
 
-@params.answers(200, CAMPAIGN_DETAIL)
+@params.answers(200, CampaignDetail)
 async def get_campaign(request: web.Request) -> web.Response:
     campaign_id = params.path_id(request)
     org_id = principal(request).org_id
     async with db.connection(request.app[keys.DB]) as conn:
         row = await campaigns.get_campaign(conn, org_id, campaign_id)
         row["stats"] = await campaigns.lead_stats(conn, org_id, campaign_id)
+        steps = sequences.steps_or_one_shot(row["settings"])
+        row["steps"] = [{**stats, "channel": step.channel}
+                        for stats, step in zip(await timers.step_stats(conn, campaign_id, len(steps)), steps)]
+        row["next_due_at"] = await timers.next_lead_due(conn, campaign_id)
     return wire.json_response(wire.to_wire(row))
 
 
-@params.accepts(body=CAMPAIGN_UPDATE)
-@params.answers(200, CAMPAIGN)
+@params.accepts(body=CampaignUpdate)
+@params.answers(200, Campaign)
 async def update_campaign(request: web.Request) -> web.Response:
     campaign_id = params.path_id(request)
     fields = await params.body(request)
     if "settings" in fields:
+        sequences.validate_settings(fields["settings"])
         policy.validate_windows(fields["settings"])
     wanted = fields.pop("status", None)
     org_id = principal(request).org_id
@@ -122,7 +187,7 @@ async def update_campaign(request: web.Request) -> web.Response:
     return wire.json_response(wire.to_wire(row))
 
 
-@params.answers(200, schema.SUCCESS)
+@params.answers(200, validation.Success)
 async def delete_campaign(request: web.Request) -> web.Response:
     campaign_id = params.path_id(request)
     async with db.transaction(request.app[keys.DB]) as conn:
@@ -130,9 +195,8 @@ async def delete_campaign(request: web.Request) -> web.Response:
     return wire.json_response({"success": True})
 
 
-@params.accepts(query=LEADS_QUERY)
-@params.answers(200, schema.reply("CampaignLeads", {"leads": schema.Array(schema.Object(lead_routes.LEAD)),
-                                                    "total": schema.Integer()}))
+@params.accepts(query=CampaignLeadsQuery)
+@params.answers(200, CampaignLeads)
 async def list_campaign_leads(request: web.Request) -> web.Response:
     campaign_id = params.path_id(request, message="Campaign not found")
     page = params.page_of(params.query(request))
@@ -141,8 +205,8 @@ async def list_campaign_leads(request: web.Request) -> web.Response:
     return wire.json_response({"leads": [wire.to_wire(row) for row in rows], "total": total})
 
 
-@params.accepts(body=LEAD_IDS)
-@params.answers(200, schema.reply("LeadsAssigned", {"success": schema.Boolean(), "assigned": schema.Integer()}))
+@params.accepts(body=LeadIds)
+@params.answers(200, LeadsAssigned)
 async def assign_leads(request: web.Request) -> web.Response:
     campaign_id = params.path_id(request, message="Campaign not found")
     lead_ids = await lead_ids_from(request, campaign_id)
@@ -151,8 +215,8 @@ async def assign_leads(request: web.Request) -> web.Response:
     return wire.json_response({"success": True, "assigned": assigned})
 
 
-@params.accepts(body=LEAD_IDS)
-@params.answers(200, schema.reply("LeadsUnassigned", {"success": schema.Boolean(), "removed": schema.Integer()}))
+@params.accepts(body=LeadIds)
+@params.answers(200, LeadsUnassigned)
 async def unassign_leads(request: web.Request) -> web.Response:
     campaign_id = params.path_id(request, message="Campaign not found")
     lead_ids = await lead_ids_from(request, campaign_id)

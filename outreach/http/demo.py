@@ -7,7 +7,7 @@ import uuid
 
 from aiohttp import web
 
-from outreach.http import channels, email, keys, params, schema, wire
+from outreach.http import channels, email, keys, params, validation, wire
 from outreach.runtime import errors
 from outreach.runtime.ports import OutboundEmail
 
@@ -19,15 +19,18 @@ DEMO_SUBJECT = "Quick question for you"
 DEMO_TEXT = ("Hi there,\n\nThis is the email a campaign sends when you try the demo: written for the lead, sent "
              "through the organization's own sender, counted against its plan, and tracked from delivery to "
              "reply.\n\nWould a short call this week to see it on your own leads be useful?\n\nBest regards")
-DEMO_EMAIL = schema.Model("DemoEmail", [
-    schema.Field("email", schema.Text(strip=True, max_length=channels.MAX_ADDRESS, pattern=channels.ADDRESS,
-                                      format="email"),
-                 required=True, empty=schema.never, message="Valid email is required"),
-])
+class DemoEmail(validation.Model):
+    email: validation.Text(strip=True, max_length=channels.MAX_ADDRESS, pattern=channels.ADDRESS, format="email")
 
 
-@params.answers(200, schema.reply("DemoStatus", {key: schema.Boolean()
-                                                 for key in ("call", "telegram", "email", "sandbox")}))
+class DemoStatus(validation.Reply):
+    call: bool
+    telegram: bool
+    email: bool
+    sandbox: bool
+
+
+@params.answers(200, DemoStatus)
 async def demo_status(request: web.Request) -> web.Response:
     settings = request.app[keys.SETTINGS]
     sandbox = settings.sandbox
@@ -39,8 +42,8 @@ async def demo_status(request: web.Request) -> web.Response:
     })
 
 
-@params.accepts(body=DEMO_EMAIL)
-@params.answers(200, schema.SUCCESS)
+@params.accepts(body=DemoEmail)
+@params.answers(200, validation.Success)
 async def send_demo_email(request: web.Request) -> web.Response:
     """One demo email per address per hour across every API replica: the claim is a Redis SET NX EX,
     taken before sending (two concurrent requests cannot both send) and given back if the send fails."""

@@ -1,20 +1,24 @@
 """Email routes: send to a lead, a test email to yourself, AI drafts of the sequence, and the conversation log."""
 from __future__ import annotations
 
+import dataclasses
+import datetime
 import logging
 import uuid
+from typing import Annotated
 
 from aiohttp import web
+from pydantic import Field
 
-from outreach.http import keys, params, schema, wire
+from outreach.http import keys, params, validation, wire
 from outreach.http.auth import principal
-from outreach.runtime import errors
+from outreach.runtime import errors, sequence_email, templates
 from outreach.runtime.models import Channel
 from outreach.runtime.ports import OutboundEmail, SendResult
-from outreach.storage import campaigns, db, email_senders, leads, messages, runs, scripts, suppressions, voice
+from outreach.storage import campaigns, db, email_senders, leads, messages, runs, scripts, suppressions, token_bucket
+from outreach.storage import usage, voice
 
 log = logging.getLogger(__name__)
-SEND_FIELDS = "Missing required fields: leadId, subject, body, toEmail"
 EMAIL_TYPES = ("initial", "followup", "final")
 MAX_SUBJECT = 500
 MAX_BODY = 100_000
@@ -30,46 +34,65 @@ def email_item(row: dict) -> dict:
     return item
 
 
-STRINGS = "leadId, subject, body and toEmail must be strings"
-SEND = schema.Model("EmailSend", [
-    schema.Field("leadId", schema.Uuid(), required=True, empty=schema.falsy,
-                 message={"missing": SEND_FIELDS, "type": lambda value: STRINGS if not isinstance(value, str)
-                          else "leadId must be a UUID"}),
-    schema.Field("subject", schema.Text(one_line=True, strip=True, min_length=1, max_length=MAX_SUBJECT),
-                 required=True, empty=schema.falsy,
-                 message={"missing": SEND_FIELDS, "type": STRINGS,
-                          "length": f"subject must be 1 to {MAX_SUBJECT} characters"}),
-    schema.Field("body", schema.Text(max_length=MAX_BODY), required=True, empty=schema.falsy, column="text",
-                 message={"missing": SEND_FIELDS, "type": STRINGS,
-                          "length": f"body must be at most {MAX_BODY} characters"}),
-    schema.Field("toEmail", schema.Text(strip=True), required=True, empty=schema.falsy, column="to",
-                 message={"missing": SEND_FIELDS, "type": STRINGS},
-                 description="the lead's own email address"),
-    schema.Field("campaignId", schema.Uuid(), empty=schema.falsy),
-])
-GENERATE = schema.Model("EmailGenerate", [
-    schema.Field("type", schema.Text(enum=EMAIL_TYPES), required=True, empty=schema.never,
-                 message="Invalid type. Must be 'initial', 'followup', or 'final'"),
-    schema.Field("leadName", schema.Text(strip=True), empty=schema.blank),
-    schema.Field("companyName", schema.Text(strip=True), empty=schema.blank),
-    schema.Field("scriptId", schema.Uuid(), empty=schema.falsy),
-])
-MESSAGES_QUERY = schema.Model("EmailMessagesQuery", [
-    *params.page_fields(50),
-    schema.Field("leadId", schema.Uuid(), empty=schema.blank),
-], text=True)
-MESSAGE = schema.reply("EmailMessage", {
-    "id": schema.Uuid(), "leadId": schema.Uuid(), "direction": schema.Text(enum=("outbound", "inbound")),
-    "content": schema.Text(), "status": schema.Text(), "metadata": schema.Object(), "parentId": schema.Uuid(),
-    "createdAt": schema.DateTime(),
-}, ("leadId", "parentId"))
-DRAFT = schema.reply("EmailDraft", {"subject": schema.Text(), "body": schema.Text()})
+class EmailSend(validation.Model):
+    lead_id: Annotated[validation.Uuid, validation.Required(validation.falsy)]
+    subject: Annotated[validation.Text(one_line=True, strip=True, min_length=1, max_length=MAX_SUBJECT),
+                       validation.Required(validation.falsy)]
+    text: Annotated[validation.Text(max_length=MAX_BODY), validation.Required(validation.falsy), Field(alias="body")]
+    to: Annotated[validation.Text(strip=True), validation.Required(validation.falsy),
+                  Field(alias="toEmail", description="the lead's own email address")]
+    campaign_id: Annotated[validation.Uuid, validation.Empty(validation.falsy)] = None
 
 
-@params.accepts(query=MESSAGES_QUERY)
-@params.answers(200, schema.reply("EmailMessages", {"messages": schema.Array(schema.Object(MESSAGE)),
-                                                    "total": schema.Integer(), "page": schema.Integer(),
-                                                    "limit": schema.Integer()}))
+class EmailGenerate(validation.Model):
+    type: validation.one_of(EMAIL_TYPES)
+    lead_name: Annotated[validation.Text(strip=True), validation.Empty(validation.blank)] = None
+    company_name: Annotated[validation.Text(strip=True), validation.Empty(validation.blank)] = None
+    script_id: Annotated[validation.Uuid, validation.Empty(validation.falsy)] = None
+
+
+class EmailMessagesQuery(params.PageQuery):
+    limit: params.PageLimit = 50
+    lead_id: Annotated[validation.Uuid, validation.Empty(validation.blank)] = None
+
+
+class EmailMessage(validation.Reply):
+    id: uuid.UUID
+    lead_id: uuid.UUID | None
+    direction: validation.one_of(("outbound", "inbound"))
+    content: str
+    status: str
+    metadata: dict
+    parent_id: uuid.UUID | None
+    created_at: datetime.datetime
+
+
+class EmailMessages(validation.Reply):
+    messages: list[EmailMessage]
+    total: int
+    page: int
+    limit: int
+
+
+class EmailDraft(validation.Reply):
+    subject: str
+    body: str
+    fallback: bool
+
+
+class EmailSent(validation.Reply):
+    success: bool
+    message_id: uuid.UUID
+    resend_id: str | None
+
+
+class TestEmailSent(validation.Reply):
+    success: bool
+    to: str
+
+
+@params.accepts(query=EmailMessagesQuery)
+@params.answers(200, EmailMessages)
 async def list_email_messages(request: web.Request) -> web.Response:
     values = params.query(request)
     page, lead_id = params.page_of(values), values["lead_id"]
@@ -84,9 +107,8 @@ async def list_email_messages(request: web.Request) -> web.Response:
 # --- sending ----------------------------------------------------------------------------------------
 
 
-@params.accepts(body=SEND)
-@params.answers(200, schema.reply("EmailSent", {"success": schema.Boolean(), "messageId": schema.Uuid(),
-                                                "resendId": schema.Text()}, ("resendId",)))
+@params.accepts(body=EmailSend)
+@params.answers(200, EmailSent)
 async def send_lead_email(request: web.Request) -> web.Response:
     """Only to the lead's own address, counted against the plan, logged `pending` before Resend is called."""
     fields = await params.body(request)
@@ -148,25 +170,49 @@ def lead_address(lead: dict, to: str) -> str:
     return address
 
 
-@params.answers(200, schema.reply("TestEmailSent", {"success": schema.Boolean(), "to": schema.Text()}))
+@params.answers(200, TestEmailSent)
 async def send_test_email(request: web.Request) -> web.Response:
     """To the signed-in user's own address, from the org's saved sender; nothing is written."""
     who = principal(request)
-    if not who.email:
-        raise errors.Invalid("No email address found on your account")
+    recipient = await own_address(request, who)
     async with db.connection(request.app[keys.DB]) as conn:
         sender = await email_senders.email_sender(conn, who.org_id)
-        await suppressions.check_address(conn, who.org_id, "email", who.email)
+        await suppressions.check_address(conn, who.org_id, "email", recipient)
     if sender is None:
         raise errors.Invalid("Email not configured. Please save your email settings first.")
     port = email_port(request)
     text = (f"This is a test email from Outreach Runtime.\n\nYour email settings work: it was sent from "
             f"{sender['from']}, and replies go to {sender['reply_to']}.")
-    email = OutboundEmail(sender["from"], who.email, sender["reply_to"], TEST_SUBJECT, text)
+    email = OutboundEmail(sender["from"], recipient, sender["reply_to"], TEST_SUBJECT, text)
+    reserved = await reserve_email(request, who.org_id)  # a test email is an email sent: counted like any other
     result = await send_through(port, email, f"test:{uuid.uuid4()}")
     if not result.ok:
+        if result.outcome != "unknown":  # a lost answer may have been sent: it stays counted
+            await release_email(request, who.org_id, reserved)
         raise errors.ProviderError(f"Resend error: {result.error}", **retry_detail(result.retry_after))
-    return wire.json_response({"success": True, "to": who.email})
+    return wire.json_response({"success": True, "to": recipient})
+
+
+async def own_address(request: web.Request, who) -> str:
+    """The session's `email` claim; else, as the original did, the user's address from Clerk's Backend API
+    (CLERK_SECRET_KEY): Clerk's default session token carries no email. An API key has no user, so no address."""
+    address = who.email
+    clerk_users = request.app.get(keys.CLERK_USERS)
+    if not address and who.user_id and clerk_users is not None:
+        address = await clerk_users.email_of(who.user_id)
+    if not address:
+        raise errors.Invalid("No email address found on your account")
+    return address
+
+
+async def reserve_email(request: web.Request, org_id) -> dict:
+    async with db.connection(request.app[keys.DB]) as conn:
+        return await usage.reserve(conn, org_id, request.app[keys.SETTINGS].plan_limits, "email")
+
+
+async def release_email(request: web.Request, org_id, reserved: dict) -> None:
+    async with db.connection(request.app[keys.DB]) as conn:
+        await usage.release(conn, org_id, "email", month=reserved["month"])
 
 
 def email_port(request: web.Request):
@@ -184,7 +230,9 @@ def sender_for(request: web.Request, sender: dict | None) -> tuple[str, str | No
 
 
 async def send_through(port, email: OutboundEmail, idempotency_key: str) -> SendResult:
-    """The port's answer; an exception from it is a failed send (recorded), not a 500 after a partial write."""
+    """The port's answer; an exception from it is a failed send (recorded), not a 500 after a partial write.
+    The subject is folded to one line here, on every send path of the API."""
+    email = dataclasses.replace(email, subject=templates.one_line(email.subject))
     try:
         return await port.send_email(email, idempotency_key)
     except Exception as exc:
@@ -199,25 +247,38 @@ def retry_detail(retry_after: int | None) -> dict:
 # --- AI drafts ----------------------------------------------------------------------------------------
 
 
-@params.accepts(body=GENERATE)
-@params.answers(200, DRAFT)
+@params.accepts(body=EmailGenerate)
+@params.answers(200, EmailDraft)
 async def generate_email(request: web.Request) -> web.Response:
     """One email of the sequence written by OpenRouter from the org's script; no lead data is needed."""
     values = await params.body(request)
     kind, script_id = values["type"], values["script_id"]
     lead = {"name": values["lead_name"], "company": values["company_name"]}
     org_id = principal(request).org_id
+    if request.app.get(keys.DRAFTER) is not None:  # OpenRouter is paid per draft: a rate per organization
+        settings = request.app[keys.SETTINGS]
+        bucket = token_bucket.TokenBucket(request.app[keys.REDIS], "email_generate", settings.email_generate_per_minute)
+        await bucket.take(str(org_id), "email draft")
     async with db.connection(request.app[keys.DB]) as conn:
         script = await owned_script(conn, org_id, script_id)
         voice_config = await voice.get_voice_config(conn, org_id)
-    drafter = keys.required(request, keys.DRAFTER, "AI email generation is not configured: set OPENROUTER_API_KEY")
     context = {"script": script.get("content") or "", "objection_handlers": script.get("objection_handlers") or [],
                "voice": {"language": voice_config["language"], "personality": voice_config["personality"]}}
+    return wire.json_response(await draft_or_template(request.app.get(keys.DRAFTER), kind, lead, context))
+
+
+async def draft_or_template(drafter, kind: str, lead: dict, context: dict) -> dict:
+    """The AI draft; the template email flagged `fallback` when OpenRouter is unset, failing or rate limited, so
+    the page is never left empty (contract B52). `retryAfter` says when a draft may be asked for again."""
+    language = context["voice"]["language"] or "en"
+    if drafter is None:
+        return sequence_email.fallback_draft(kind, lead, language, "AI drafts are not configured: set OPENROUTER_API_KEY")
     try:
-        draft = await drafter.draft_sequence_email(kind, lead, context)
-    except errors.ProviderError as exc:  # details renamed for the wire: only retryAfter is the caller's business
-        raise errors.ProviderError(exc.message, **retry_detail(exc.details.get("retry_after"))) from exc
-    return wire.json_response(draft)
+        return await drafter.draft_sequence_email(kind, lead, context)
+    except errors.ProviderError as exc:
+        log.warning("email/generate: OpenRouter failed, answering the template email: %s", exc.message)
+        return {**sequence_email.fallback_draft(kind, lead, language, exc.message),
+                **retry_detail(exc.details.get("retry_after"))}
 
 
 async def owned_script(conn, org_id, script_id) -> dict:

@@ -1,32 +1,51 @@
 """Running campaigns: execute (wait or not), start, pause. The database status is written first."""
 from __future__ import annotations
 
+import uuid
+from typing import Annotated
 
 from aiohttp import web
+from pydantic import Field
 
-from outreach.http import campaigns as campaign_routes, keys, params, schema, wire
+from outreach.http import campaigns as campaign_routes, keys, params, validation, wire
 from outreach.http.auth import principal
-from outreach.runtime import errors, policy, templates
+from outreach.runtime import errors, policy, sequences, templates
 from outreach.runtime.models import CampaignStatus
-from outreach.storage import campaigns, db, runs
+from outreach.storage import campaigns, clock, db, events, runs, timers
 
-EXECUTE_QUERY = schema.Model("ExecuteQuery", [
-    schema.Field("wait", schema.Boolean(), empty=schema.never, default=True, message="wait must be true or false",
-                 description="false answers 202 at once with the progress so far and the websocket path"),
-], text=True)
 COUNTS = ("total", "processed", "succeeded", "failed", "skipped", "unknown", "pending")
-PROGRESS = schema.reply("RunProgress", {
-    "campaignId": schema.Uuid(), "status": schema.Text(), **{key: schema.Integer() for key in COUNTS},
-    "results": schema.Array(schema.Object()),
-}, ("status",))
+
+
+class ExecuteQuery(validation.Model):
+    textual = True
+    wait: Annotated[validation.TextBoolean, Field(
+        description="false answers 202 at once with the progress so far and the websocket path")] = True
+
+
+class RunProgress(validation.Reply):
+    campaign_id: uuid.UUID
+    status: str | None
+    total: int
+    processed: int
+    succeeded: int
+    failed: int
+    skipped: int
+    unknown: int
+    pending: int
+    results: list[dict]
+
+
+class RunResult(validation.Reply):
+    success: bool
+    progress: RunProgress
 
 
 def runtime(request: web.Request):
     return keys.required(request, keys.RUNTIME, "The campaign runtime is not running in this process")
 
 
-@params.accepts(query=EXECUTE_QUERY)
-@params.answers(200, schema.reply("RunResult", {"success": schema.Boolean(), "progress": schema.Object(PROGRESS)}))
+@params.accepts(query=ExecuteQuery)
+@params.answers(200, RunResult)
 async def execute_campaign(request: web.Request) -> web.Response:
     campaign_id = params.path_id(request, message="Campaign not found")
     wait = params.query(request)["wait"]
@@ -38,9 +57,17 @@ async def execute_campaign(request: web.Request) -> web.Response:
         if not await runs.count_assigned(conn, campaign_id):
             raise errors.Invalid("No leads assigned to this campaign. Assign leads first.")
         handle = runtime(request)  # before the status is written: a 503 must leave the campaign as it was
+        begins_at = await future_start(request, campaign)
+        if begins_at and wait:
+            raise errors.Invalid(f"Campaign is scheduled to begin at {begins_at.isoformat()}: start it (or execute "
+                                 "with wait=false) to arm it, it begins by itself then")
         if campaign["status"] != CampaignStatus.ACTIVE.value:
             check_messages_written(request, campaign)
             await campaigns.update_campaign(conn, org_id, campaign_id, {"status": CampaignStatus.ACTIVE.value})
+            begins_at = await arm(request, conn, campaign)
+    if begins_at:
+        await announce_start(request, campaign_id, begins_at)
+        return await accepted(request, campaign_id)
     run = await handle.submit(campaign_id)  # the actor lookup is a blocking call to Ray: off the loop
     if not wait:
         return await accepted(request, campaign_id)
@@ -87,17 +114,19 @@ def progress_body(campaign_id, counts: dict, summary: dict) -> dict:
     return body
 
 
-@params.answers(200, campaign_routes.CAMPAIGN)
+@params.answers(200, campaign_routes.Campaign)
 async def start_campaign(request: web.Request) -> web.Response:
     row = await change_status(request, CampaignStatus.ACTIVE, policy.check_start,
                               ready=lambda campaign: check_messages_written(request, campaign))
     handle = request.app.get(keys.RUNTIME)
-    if handle is not None:
+    if row["begins_at"]:  # armed: the scheduler wakes it then
+        await announce_start(request, row["id"], row["begins_at"])
+    elif handle is not None:
         await handle.submit(row["id"])  # runs in the background; the feed reports it
-    return wire.json_response(wire.to_wire(row))
+    return wire.json_response(wire.to_wire({key: value for key, value in row.items() if key != "begins_at"}))
 
 
-@params.answers(200, campaign_routes.CAMPAIGN)
+@params.answers(200, campaign_routes.Campaign)
 async def pause_campaign(request: web.Request) -> web.Response:
     row = await change_status(request, CampaignStatus.PAUSED, policy.check_pause)
     await campaign_routes.tell_runtime_paused(request, row["id"])
@@ -113,7 +142,44 @@ async def change_status(request: web.Request, wanted: CampaignStatus, check, rea
         check(CampaignStatus(current["status"]))
         if ready is not None:
             ready(current)
-        return await campaigns.update_campaign(conn, org_id, campaign_id, {"status": wanted.value})
+        row = await campaigns.update_campaign(conn, org_id, campaign_id, {"status": wanted.value})
+        if wanted is CampaignStatus.ACTIVE:
+            row["begins_at"] = await arm(request, conn, current)
+        return row
+
+
+def clock_of(request: web.Request):
+    """The clock "is it due" is decided by: the system's (tests: one shared through Redis with the actors)."""
+    return clock.clock_for(request.app[keys.SETTINGS].shared_test_clock, request.app[keys.REDIS])
+
+
+async def future_start(request: web.Request, campaign: dict):
+    """The campaign's scheduledAt when it is still ahead (by the clock), else None."""
+    now = await clock_of(request).now()
+    scheduled = campaign.get("scheduled_at")
+    return scheduled if scheduled is not None and scheduled > now else None
+
+
+async def arm(request: web.Request, conn, campaign: dict):
+    """Set the timers of a campaign that starts (or resumes): its leads not yet started begin at its scheduledAt
+    when that is ahead, plus their first step's delay; returns that future start, or None when it runs now."""
+    now = await clock_of(request).now()
+    begins_at = await future_start(request, campaign)
+    starts_at = begins_at or now
+    steps = sequences.steps_or_one_shot(campaign["settings"])
+    wake_at = starts_at if begins_at else now + timers.RUN_LEASE  # running now; the scheduler is the safety net
+    await timers.arm_campaign(conn, campaign["id"], wake_at, sequences.first_due(now, starts_at, steps))
+    return begins_at
+
+
+async def announce_start(request: web.Request, campaign_id, begins_at) -> None:
+    """The feed says when an armed campaign begins (nothing runs before)."""
+    async with db.connection(request.app[keys.DB]) as conn:
+        counts = await runs.run_counts(conn, campaign_id)
+    await events.publish(request.app[keys.REDIS], campaign_id, [
+        {"type": "status", "status": "active"},
+        {"type": "scheduled", "dueAt": begins_at.isoformat(), "leads": counts["pending"],
+         **{key: counts[key] for key in COUNTS}}])
 
 
 def add_routes(router: web.UrlDispatcher) -> None:

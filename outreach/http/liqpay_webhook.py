@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import datetime
 import logging
+from typing import Annotated
 
 from aiohttp import web
+from pydantic import Field
 
-from outreach.http import keys, params, schema, wire
+from outreach.http import keys, params, validation, wire
 from outreach.http.billing import liqpay_port
 from outreach.runtime import errors
 from outreach.storage import billing, db, webhook_events
@@ -20,17 +22,17 @@ from outreach.storage import billing, db, webhook_events
 log = logging.getLogger(__name__)
 UPGRADES = {"success", "subscribed"}
 DOWNGRADES = {"reversed", "unsubscribed"}
-MISSING = "Missing data or signature"
-CALLBACK = schema.Model("LiqPayCallback", [
-    schema.Field("data", schema.Text(), required=True, empty=schema.blank, message=MISSING,
-                 description="base64 of the payment's JSON"),
-    schema.Field("signature", schema.Text(), required=True, empty=schema.blank, message=MISSING,
-                 description="base64 of SHA-1 over private key + data + private key"),
-], text=True)
 
 
-@params.accepts(form=CALLBACK)
-@params.answers(200, schema.RECEIVED)
+class LiqPayCallback(validation.Model):
+    textual = True
+    data: Annotated[str, validation.Required(validation.blank), Field(description="base64 of the payment's JSON")]
+    signature: Annotated[str, validation.Required(validation.blank),
+                         Field(description="base64 of SHA-1 over private key + data + private key")]
+
+
+@params.accepts(form=LiqPayCallback)
+@params.answers(200, validation.WebhookReceived)
 async def receive_callback(request: web.Request) -> web.Response:
     port = liqpay_port(request)
     fields = params.parse(request, "form", await params.read_form(request))

@@ -3,20 +3,28 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from outreach.http import keys, params, schema, wire
+from outreach.http import keys, params, validation, wire
 from outreach.http.auth import principal
 from outreach.storage import db, orgs
 
 
-@params.answers(200, schema.reply("Onboarding", {"onboardingDone": schema.Boolean()}))
+class Onboarding(validation.Reply):
+    onboarding_done: bool
+
+
+class OnboardingCompleted(validation.Reply):
+    success: bool
+    onboarding_done: bool
+
+
+@params.answers(200, Onboarding)
 async def get_onboarding(request: web.Request) -> web.Response:
     async with db.connection(request.app[keys.DB]) as conn:
         org = await orgs.get_org(conn, principal(request).org_id)
     return wire.json_response({"onboardingDone": org["onboarding_done"]})
 
 
-@params.answers(200, schema.reply("OnboardingCompleted", {"success": schema.Boolean(),
-                                                          "onboardingDone": schema.Boolean()}))
+@params.answers(200, OnboardingCompleted)
 async def complete_onboarding(request: web.Request) -> web.Response:
     """Idempotent; the request body, if any, is ignored."""
     async with db.connection(request.app[keys.DB]) as conn:

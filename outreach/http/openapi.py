@@ -10,10 +10,12 @@ from __future__ import annotations
 import collections
 import importlib.metadata
 import re
+import typing
 
+import pydantic
 from aiohttp import web
 
-from outreach.http import auth, keys, params, schema, wire
+from outreach.http import auth, keys, params, schema, validation, wire
 
 PATH = "/api/openapi.json"
 TITLE = "Outreach Runtime API"
@@ -101,14 +103,26 @@ def parameters_of(path: str, inputs: params.Inputs) -> list[dict]:
     found = [{"name": name, "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
              for name in PATH_PARAM.findall(path)]
     for place, model in (("query", inputs.query), ("header", inputs.headers)):
-        for field in model.fields if model is not None else ():
-            found.append(parameter(place, field))
+        if isinstance(model, schema.Model):  # a route not yet on pydantic (transitional)
+            found.extend(legacy_parameter(place, field) for field in model.fields)
+        elif model is not None:
+            found.extend(model_parameters(place, model))
     return found
 
 
-def parameter(place: str, field: schema.Field) -> dict:
-    described = {"name": field.name, "in": place, "required": field.required, "schema": field.json_schema(text=True)}
-    description = described["schema"].pop("description", None)
+def model_parameters(place: str, model: type[validation.Model]) -> list[dict]:
+    described = validation.json_schema(model)
+    required = set(described.get("required", ()))
+    return [parameter(place, name, name in required, dict(rules)) for name, rules in described["properties"].items()]
+
+
+def legacy_parameter(place: str, field: schema.Field) -> dict:
+    return parameter(place, field.name, field.required, field.json_schema(text=True))
+
+
+def parameter(place: str, name: str, required: bool, rules: dict) -> dict:
+    described = {"name": name, "in": place, "required": required, "schema": rules}
+    description = rules.pop("description", None)
     if description:
         described["description"] = description
     return described
@@ -125,22 +139,40 @@ def request_body(inputs: params.Inputs, components: dict) -> dict | None:
 def success_response(answer: params.Answer, components: dict) -> dict:
     response = {"description": SUCCESS_TEXT.get(answer.status, "Success")}
     if answer.media_type:
-        body = answer.body
-        described = component(body, components) if isinstance(body, schema.Model) else body or default_body(answer)
-        response["content"] = {answer.media_type: {"schema": described}}
+        response["content"] = {answer.media_type: {"schema": answer_schema(answer, components)}}
     return response
+
+
+def answer_schema(answer: params.Answer, components: dict) -> dict:
+    """A Reply model (a $ref), a list of one, a JSON Schema as written, or by default any object (or text)."""
+    body = answer.body
+    if typing.get_origin(body) is list:
+        return {"type": "array", "items": component(typing.get_args(body)[0], components)}
+    if isinstance(body, schema.Model) or isinstance(body, type) and issubclass(body, pydantic.BaseModel):
+        return component(body, components)
+    return body or default_body(answer)
 
 
 def default_body(answer: params.Answer) -> dict:
     return {"type": "object"} if answer.media_type == "application/json" else {"type": "string"}
 
 
-def component(model: schema.Model, components: dict) -> dict:
-    """A $ref to the model's schema, registered once; two different models may not share a name."""
-    described = model.json_schema()
-    if components.setdefault(model.name, described) != described:
-        raise ValueError(f"two different models are named {model.name}")
-    return {"$ref": f"#/components/schemas/{model.name}"}
+def component(model, components: dict) -> dict:
+    """A $ref to the model's schema, registered once with the models it nests; two different models may not
+    share a name."""
+    if isinstance(model, schema.Model):  # a route not yet on pydantic (transitional)
+        register(model.name, model.json_schema(), components)
+        return {"$ref": f"#/components/schemas/{model.name}"}
+    described = dict(validation.json_schema(model))
+    for name, nested in described.pop("$defs", {}).items():
+        register(name, nested, components)
+    register(model.__name__, described, components)
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+def register(name: str, described: dict, components: dict) -> None:
+    if components.setdefault(name, described) != described:
+        raise ValueError(f"two different models are named {name}")
 
 
 def error_schema() -> dict:

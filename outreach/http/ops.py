@@ -5,18 +5,26 @@ import asyncio
 
 from aiohttp import web
 
-from outreach.http import keys, params, schema, wire
+from outreach.http import keys, params, validation, wire
 
 READY_TIMEOUT_SECONDS = 2
 
 
-@params.answers(200, schema.reply("Health", {"status": schema.Text()}))
+class Health(validation.Reply):
+    status: str
+
+
+class Readiness(validation.Reply):
+    status: validation.one_of(("ready", "unavailable"))
+    checks: dict
+
+
+@params.answers(200, Health)
 async def healthz(request: web.Request) -> web.Response:
     return wire.json_response({"status": "ok"})
 
 
-@params.answers(200, schema.reply("Readiness", {"status": schema.Text(enum=("ready", "unavailable")),
-                                               "checks": schema.Object()}))
+@params.answers(200, Readiness)
 async def readyz(request: web.Request) -> web.Response:
     checks = {"postgres": await check(ping_postgres(request)), "redis": await check(ping_redis(request))}
     ready = all(value == "ok" for value in checks.values())

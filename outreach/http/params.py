@@ -1,19 +1,22 @@
 """Reading requests: the models a handler declares, JSON bodies, forms, path ids, pagination.
 
-A handler declares what it reads with `@accepts(body=..., query=..., form=...)` and reads it with
-`body(request)`, `query(request)` or `parse(request, part, data)`, which validate through those same models;
-the OpenAPI document is built from the declarations. Bad input becomes a clear 400 or 404.
+A handler declares what it reads with `@accepts(body=..., query=..., form=...)` (pydantic models, see
+http.validation) and reads it with `body(request)`, `query(request)` or `parse(request, part, data)`, which
+validate through those same models and give the values as a dict by field name; the OpenAPI document is built
+from the declarations. Bad input becomes a clear 400 or 404 with the contract's text (http.validation_errors).
 """
 from __future__ import annotations
 
 import dataclasses
 import math
 import uuid
+from typing import Annotated, Any
 
 import orjson
 from aiohttp import web
+from pydantic import Field
 
-from outreach.http import schema
+from outreach.http import schema, validation
 from outreach.runtime import errors
 from outreach.runtime.models import Page
 
@@ -25,21 +28,21 @@ ANSWER = "http_answer"
 
 @dataclasses.dataclass(frozen=True)
 class Inputs:
-    body: schema.Model | None = None  # a JSON object
-    query: schema.Model | None = None
-    form: schema.Model | None = None  # form fields (documented as urlencoded)
-    upload: schema.Model | None = None  # multipart with files, streamed by the handler itself
-    headers: schema.Model | None = None  # signature headers, which the handler verifies
+    body: type[validation.Model] | None = None  # a JSON object
+    query: type[validation.Model] | None = None
+    form: type[validation.Model] | None = None  # form fields (documented as urlencoded)
+    upload: type[validation.Model] | None = None  # multipart with files, streamed by the handler itself
+    headers: type[validation.Model] | None = None  # signature headers, which the handler verifies
 
 
 @dataclasses.dataclass(frozen=True)
 class Answer:
     status: int = 200
-    body: schema.Model | dict | None = None  # the success body's schema; None: an object, not described
+    body: Any = None  # a validation.Reply, list[Reply], or a JSON Schema dict; None: an object, not described
     media_type: str = "application/json"
 
 
-def accepts(**models: schema.Model):
+def accepts(**models: type[validation.Model]):
     """Declare the models a handler reads; they validate its input and describe it in the OpenAPI document."""
     inputs = Inputs(**models)
 
@@ -50,7 +53,7 @@ def accepts(**models: schema.Model):
     return attach
 
 
-def answers(status: int = 200, body: schema.Model | dict | None = None, media_type: str = "application/json"):
+def answers(status: int = 200, body: Any = None, media_type: str = "application/json"):
     """Declare a handler's success status and body, for the OpenAPI document."""
     answer = Answer(status, body, media_type)
 
@@ -75,7 +78,9 @@ def parse(request: web.Request, part: str, data) -> dict:
     model = getattr(inputs_of(handler), part)
     if model is None:
         raise LookupError(f"{handler.__name__} reads a {part} it does not declare with @accepts")
-    return model.parse(data)
+    if isinstance(model, schema.Model):  # a route not yet on pydantic (transitional)
+        return model.parse(data)
+    return validation.parse(model, data)
 
 
 async def body(request: web.Request) -> dict:
@@ -123,6 +128,44 @@ def path_id(request: web.Request, name: str = "id", message: str = "Not found") 
 
 # --- query fields shared by the list routes -------------------------------------------------------------
 
+PageNumber = Annotated[int, validation.TextInteger(minimum=1, maximum=MAX_PAGE, clamp=True),
+                       validation.Empty(validation.blank),
+                       Field(description="1-based; out-of-range values are brought within range")]
+PageLimit = Annotated[int, validation.TextInteger(minimum=1, maximum=MAX_LIMIT, clamp=True),
+                      validation.Empty(validation.blank), Field(description=f"items per page, at most {MAX_LIMIT}")]
+
+
+class PageQuery(validation.Model):
+    """`page` and `limit` (25 unless a subclass says otherwise)."""
+
+    textual = True
+    page: PageNumber = 1
+    limit: PageLimit = 25
+
+
+def page_of(values: dict) -> Page:
+    return Page(number=values["page"], limit=values["limit"])
+
+
+def status_choice(enum_type) -> Any:
+    """`all`, empty or absent means no filter (None); anything else must be one of the enum's values."""
+    allowed = ("all", *(member.value for member in enum_type))
+    return Annotated[validation.one_of(allowed), validation.Empty(lambda value: value in (None, "", "all"))]
+
+
+def pagination(page: Page, total: int) -> dict:
+    return {"page": page.number, "limit": page.limit, "total": total, "totalPages": math.ceil(total / page.limit)}
+
+
+class Pagination(validation.Reply):
+    page: int
+    limit: int
+    total: int
+    total_pages: int
+
+
+# --- transitional: the house DSL's page fields, for routes not yet on pydantic ------------------------------
+
 PAGE = schema.Field("page", schema.Integer(minimum=1, maximum=MAX_PAGE, clamp=True), empty=schema.blank, default=1,
                     description="1-based; out-of-range values are brought within range")
 
@@ -133,19 +176,10 @@ def page_fields(default_limit: int) -> tuple[schema.Field, ...]:
     return PAGE, limit
 
 
-def page_of(values: dict) -> Page:
-    return Page(number=values["page"], limit=values["limit"])
-
-
 def status_filter(enum_type) -> schema.Field:
-    """`all`, empty or absent means no filter; anything else must be one of the enum's values."""
     allowed = ("all", *(member.value for member in enum_type))
     return schema.Field("status", schema.Text(enum=allowed), empty=lambda value: value in (None, "", "all"),
                         message=f"Invalid status filter. Use one of: {', '.join(allowed)}")
-
-
-def pagination(page: Page, total: int) -> dict:
-    return {"page": page.number, "limit": page.limit, "total": total, "totalPages": math.ceil(total / page.limit)}
 
 
 PAGINATION = schema.reply("Pagination", {key: schema.Integer() for key in ("page", "limit", "total", "totalPages")})

@@ -18,13 +18,16 @@ import hashlib
 import hmac
 import time
 import uuid
+from typing import Annotated
 
 import orjson
 from aiohttp import web
+from pydantic import Field
 
-from outreach.http import keys, params, schema, wire
-from outreach.runtime import errors
-from outreach.storage import db, email_senders, messages, webhook_events
+from outreach.http import keys, params, validation, wire
+from outreach.runtime import errors, optout, replies
+from outreach.storage import db, email_senders, messages, suppressions, webhook_events
+from outreach.storage import replies as lead_replies
 
 PROVIDER = "resend"
 TOLERANCE_SECONDS = 300
@@ -40,22 +43,30 @@ STATUS_BY_EVENT = {
 }
 RECEIVED = "email.received"
 NOT_AN_EVENT = "Event must be a JSON object with a type"
-EVENT = schema.Model("ResendEvent", [
-    schema.Field("type", schema.Text(), required=True, empty=schema.never, message=NOT_AN_EVENT,
-                 description="email.sent, email.delivered, email.opened, email.clicked, email.bounced, "
-                             "email.complained, email.failed or email.received"),
-    schema.Field("data", schema.Anything(),
-                 description="an object: email_id, tags ({org_id}); for email.received: from, to, subject, text"),
-])
-SVIX = schema.Model("SvixSignature", [
-    schema.Field(name, schema.Text(), required=True, description=description) for name, description in (
-        ("svix-id", "the delivery id"), ("svix-timestamp", "seconds since the epoch"),
-        ("svix-signature", "v1,<base64 HMAC-SHA256>, space-separated"))
-], text=True)
 
 
-@params.accepts(body=EVENT, headers=SVIX)
-@params.answers(200, schema.reply("ResendEventReceived", {"received": schema.Boolean(), "type": schema.Text()}))
+class ResendEvent(validation.Model):
+    type: Annotated[validation.Text(), Field(
+        description="email.sent, email.delivered, email.opened, email.clicked, email.bounced, email.complained, "
+                    "email.failed or email.received")]
+    data: Annotated[validation.Anything, Field(
+        description="an object: email_id, tags ({org_id}); for email.received: from, to, subject, text")] = None
+
+
+class SvixSignature(validation.Model):
+    textual = True
+    id: Annotated[str, Field(alias="svix-id", description="the delivery id")]
+    timestamp: Annotated[str, Field(alias="svix-timestamp", description="seconds since the epoch")]
+    signature: Annotated[str, Field(alias="svix-signature", description="v1,<base64 HMAC-SHA256>, space-separated")]
+
+
+class ResendEventReceived(validation.Reply):
+    received: bool
+    type: str
+
+
+@params.accepts(body=ResendEvent, headers=SvixSignature)
+@params.answers(200, ResendEventReceived)
 async def receive_resend_event(request: web.Request) -> web.Response:
     secret = request.app[keys.SETTINGS].resend_webhook_secret
     if not secret:
@@ -152,6 +163,10 @@ async def apply_status(conn, kind: str, data: dict) -> dict:
         return {"updated": False}
     bounce = data.get("bounce") if isinstance(data.get("bounce"), dict) else {}
     error = bounce.get("message") if status == "failed" and isinstance(bounce.get("message"), str) else None
+    if kind == "email.complained" or (kind == "email.bounced" and is_hard_bounce(bounce)):
+        source = "complaint" if kind == "email.complained" else "bounce"
+        for address in filter(None, map(address_of, as_list(data.get("to")))):
+            await suppressions.suppress(conn, org_id, "email", address, source)
     if not await messages.has_email(conn, org_id, email_id):
         return {"updated": False, "unknown_email": True}
     return {"updated": await messages.advance_status(conn, org_id, email_id, status, error)}
@@ -170,11 +185,24 @@ async def apply_reply(conn, data: dict) -> dict:
     subject = data.get("subject") if isinstance(data.get("subject"), str) and data["subject"] else "(no subject)"
     content = data.get("text") if isinstance(data.get("text"), str) else ""
     email_id = data.get("email_id") if isinstance(data.get("email_id"), str) else None
-    reply = await messages.record_reply(conn, org_ids[0], address_of(data["from"]), subject=subject, content=content,
-                                        provider_id=email_id)
+    checks = replies.auth_results(data)
+    verified = replies.sender_verified(checks)
+    sender = address_of(data["from"])
+    reply = await messages.record_reply(conn, org_ids[0], sender, subject=subject, content=content,
+                                        provider_id=email_id, verified=verified, checks=checks)
     if reply is None:
         return {"success": False, "error": "Lead not found"}
-    return {"success": True, "messageId": reply["id"]}
+    if verified:  # a forged sender must not stop, qualify or unsubscribe anyone
+        await lead_replies.take_reply(conn, org_ids[0], reply["lead_id"])
+        if optout.is_stop_request(subject) or optout.is_stop_request(content):
+            await suppressions.suppress(conn, org_ids[0], "email", sender, "reply")
+    return {"success": True, "messageId": reply["id"], "verified": verified}
+
+
+def is_hard_bounce(bounce: dict) -> bool:
+    """A permanent failure (the address does not exist, the domain refuses mail); a soft bounce (mailbox full,
+    greylisting) passes and suppresses nothing. Resend says `Permanent` / `Transient`."""
+    return str(bounce.get("type", "")).lower() in ("permanent", "hard")
 
 
 def org_of(tags) -> uuid.UUID | None:

@@ -1,45 +1,56 @@
 """Script routes: CRUD of the call scripts of an organization."""
 from __future__ import annotations
 
+import datetime
+import uuid
+from typing import Annotated
+
 from aiohttp import web
 
-from outreach.http import keys, params, schema, wire
+from outreach.http import keys, params, validation, wire
 from outreach.http.auth import principal
 from outreach.storage import db, scripts
 
 
-NAME = schema.Text(strip=True, min_length=1)
-CONTENT_MESSAGE = "content must be a string"
-HANDLERS = schema.Array(schema.Text())
-HANDLERS_MESSAGE = "objectionHandlers must be an array of strings"
-
-SCRIPT_CREATE = schema.Model("ScriptCreate", [
-    schema.Field("name", NAME, required=True, message="Name is required"),
-    schema.Field("content", schema.Text(), default="", message=CONTENT_MESSAGE),
-    schema.Field("objectionHandlers", HANDLERS, default=[], message=HANDLERS_MESSAGE),
-])
-# An update applies only the keys present; null is not text.
-SCRIPT_UPDATE = schema.Model("ScriptUpdate", [
-    schema.Field("name", NAME, empty=schema.never, message="Name cannot be empty"),
-    schema.Field("content", schema.Text(), empty=schema.never, message=CONTENT_MESSAGE),
-    schema.Field("objectionHandlers", HANDLERS, empty=schema.never, message=HANDLERS_MESSAGE),
-], partial=True)
-SCRIPT = schema.reply("Script", {
-    "id": schema.Uuid(), "orgId": schema.Uuid(), "name": schema.Text(), "content": schema.Text(),
-    "objectionHandlers": HANDLERS, "isDefault": schema.Boolean(), "createdAt": schema.DateTime(),
-    "updatedAt": schema.DateTime(),
-})
+Name = validation.Text(strip=True, min_length=1)
+Handlers = validation.Array(validation.Text())
 
 
-@params.answers(200, {"type": "array", "items": SCRIPT.json_schema()})
+class ScriptCreate(validation.Model):
+    name: Annotated[Name, validation.Required()]
+    content: Annotated[validation.Text(), validation.Empty()] = ""
+    objection_handlers: Annotated[Handlers, validation.Empty(), validation.default([])]
+
+
+class ScriptUpdate(validation.Model):
+    """An update applies only the keys present; null is not text."""
+
+    partial = True
+    name: Name = None
+    content: validation.Text() = None
+    objection_handlers: Handlers = None
+
+
+class Script(validation.Reply):
+    id: uuid.UUID
+    org_id: uuid.UUID
+    name: str
+    content: str
+    objection_handlers: list[str]
+    is_default: bool
+    created_at: datetime.datetime
+    updated_at: datetime.datetime
+
+
+@params.answers(200, list[Script])
 async def list_scripts(request: web.Request) -> web.Response:
     async with db.connection(request.app[keys.DB]) as conn:
         rows = await scripts.list_scripts(conn, principal(request).org_id)
     return wire.json_response([wire.to_wire(row) for row in rows])
 
 
-@params.accepts(body=SCRIPT_CREATE)
-@params.answers(201, SCRIPT)
+@params.accepts(body=ScriptCreate)
+@params.answers(201, Script)
 async def create_script(request: web.Request) -> web.Response:
     fields = await params.body(request)
     async with db.connection(request.app[keys.DB]) as conn:
@@ -47,7 +58,7 @@ async def create_script(request: web.Request) -> web.Response:
     return wire.json_response(wire.to_wire(row), status=201)
 
 
-@params.answers(200, SCRIPT)
+@params.answers(200, Script)
 async def get_script(request: web.Request) -> web.Response:
     script_id = params.path_id(request)
     async with db.connection(request.app[keys.DB]) as conn:
@@ -55,8 +66,8 @@ async def get_script(request: web.Request) -> web.Response:
     return wire.json_response(wire.to_wire(row))
 
 
-@params.accepts(body=SCRIPT_UPDATE)
-@params.answers(200, SCRIPT)
+@params.accepts(body=ScriptUpdate)
+@params.answers(200, Script)
 async def update_script(request: web.Request) -> web.Response:
     script_id = params.path_id(request)
     fields = await params.body(request)
@@ -65,7 +76,7 @@ async def update_script(request: web.Request) -> web.Response:
     return wire.json_response(wire.to_wire(row))
 
 
-@params.answers(200, schema.SUCCESS)
+@params.answers(200, validation.Success)
 async def delete_script(request: web.Request) -> web.Response:
     script_id = params.path_id(request)
     async with db.connection(request.app[keys.DB]) as conn:

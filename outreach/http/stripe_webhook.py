@@ -11,10 +11,12 @@ from __future__ import annotations
 import datetime
 import logging
 import uuid
+from typing import Annotated
 
 from aiohttp import web
+from pydantic import Field
 
-from outreach.http import keys, params, schema, wire
+from outreach.http import keys, params, validation, wire
 from outreach.runtime import errors, policy
 from outreach.storage import billing, db, webhook_events
 
@@ -24,22 +26,26 @@ ACTIVE = {"active", "trialing"}
 LAPSED = {"past_due", "unpaid", "paused"}  # no plan until paid; the subscription may still recover
 ENDED = {"canceled", "incomplete_expired"}
 INVALID_PAYLOAD = "Invalid payload"
-# Read once the signature is verified: described loosely, since Stripe owns the event's shape.
-EVENT = schema.Model("StripeEvent", [
-    schema.Field("id", schema.Text(min_length=1), required=True, empty=schema.never, message=INVALID_PAYLOAD),
-    schema.Field("type", schema.Text(), required=True, empty=schema.never, message=INVALID_PAYLOAD),
-    schema.Field("created", schema.Integer(), required=True, empty=schema.never, message=INVALID_PAYLOAD),
-    schema.Field("data", schema.Anything(), description="`object`: the checkout session, subscription or invoice; "
-                                                           "an event without one is acknowledged and ignored"),
-])
-SIGNATURE = schema.Model("StripeSignature", [
-    schema.Field("Stripe-Signature", schema.Text(), required=True, empty=schema.blank, column="signature",
-                 message="Missing signature", description="t=<time>,v1=<HMAC-SHA256>"),
-], text=True)
 
 
-@params.accepts(body=EVENT, headers=SIGNATURE)
-@params.answers(200, schema.RECEIVED)
+class StripeEvent(validation.Model):
+    """Read once the signature is verified: described loosely, since Stripe owns the event's shape."""
+
+    id: validation.Text(min_length=1)
+    type: validation.Text()
+    created: validation.WholeNumber
+    data: Annotated[validation.Anything, Field(description="`object`: the checkout session, subscription or invoice; "
+                                                           "an event without one is acknowledged and ignored")] = None
+
+
+class StripeSignature(validation.Model):
+    textual = True
+    signature: Annotated[str, validation.Required(validation.blank),
+                         Field(alias="Stripe-Signature", description="t=<time>,v1=<HMAC-SHA256>")]
+
+
+@params.accepts(body=StripeEvent, headers=StripeSignature)
+@params.answers(200, validation.WebhookReceived)
 async def receive_event(request: web.Request) -> web.Response:
     port = request.app.get(keys.STRIPE)
     if port is None or not port.webhook_secret:

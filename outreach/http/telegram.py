@@ -4,22 +4,34 @@
 each read: the ramp ends by itself), and `effectiveDailyLimit` is what it may send today in all."""
 from __future__ import annotations
 
+import datetime
+import uuid
+
 from aiohttp import web
 
-from outreach.http import keys, params, schema, wire
+from outreach.http import keys, params, validation, wire
 from outreach.http.auth import principal
 from outreach.storage import db, telegram_accounts
 
 
-ACCOUNT = schema.reply("TelegramAccount", {
-    "id": schema.Uuid(), "phone": schema.Text(), "username": schema.Text(), "displayName": schema.Text(),
-    "status": schema.Text(enum=("warming_up", "active", "assigned", "banned", "cooldown")),
-    "dailyMessageCount": schema.Integer(), "maxDailyMessages": schema.Integer(), "effectiveDailyLimit": schema.Integer(),
-    "lastMessageAt": schema.DateTime(), "createdAt": schema.DateTime(),
-}, ("username", "displayName", "lastMessageAt"))
+class TelegramAccount(validation.Reply):
+    id: uuid.UUID
+    phone: str
+    username: str | None
+    display_name: str | None
+    status: validation.one_of(("warming_up", "active", "assigned", "banned", "cooldown"))
+    daily_message_count: int
+    max_daily_messages: int
+    effective_daily_limit: int
+    last_message_at: datetime.datetime | None
+    created_at: datetime.datetime
 
 
-@params.answers(200, schema.reply("TelegramAccountList", {"accounts": schema.Array(schema.Object(ACCOUNT))}))
+class TelegramAccountList(validation.Reply):
+    accounts: list[TelegramAccount]
+
+
+@params.answers(200, TelegramAccountList)
 async def list_accounts(request: web.Request) -> web.Response:
     async with db.connection(request.app[keys.DB]) as conn:
         rows = await telegram_accounts.list_org_accounts(conn, principal(request).org_id,

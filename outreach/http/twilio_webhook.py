@@ -8,13 +8,16 @@ replay) is acknowledged and changes nothing: one event per Call SID and status.
 from __future__ import annotations
 
 import logging
+from typing import Annotated
 
 import multidict
 from aiohttp import web
+from pydantic import ConfigDict, Field
+from pydantic.alias_generators import to_pascal
 from redis.exceptions import RedisError
 from twilio.request_validator import SIGNATURE_HEADER, RequestValidator
 
-from outreach.http import keys, params, schema
+from outreach.http import keys, params, validation
 from outreach.http.numbers import TWILIO_NOT_CONFIGURED
 from outreach.runtime import agent_protocol, errors
 from outreach.storage import calls, db, leads, scripts, voice, webhook_events
@@ -26,33 +29,50 @@ END_STATUSES = {"completed": "completed", "busy": "busy", "no-answer": "no_answe
                 "canceled": "failed"}
 MACHINE_ANSWERS = ("machine_", "fax")  # AnsweredBy values of answering machine detection
 NOT_AVAILABLE = "Sorry, nobody can take your call right now. Goodbye."
-ORG_ID = schema.Field("orgId", schema.Uuid(), required=True, empty=schema.blank, message="orgId must be a UUID",
-                      description="set by us when the call was placed or the number bought; signed by Twilio")
-STATUS_QUERY = schema.Model("TwilioStatusQuery", [
-    ORG_ID, schema.Field("callLogId", schema.Uuid(), empty=schema.blank, message="callLogId must be a UUID"),
-], text=True)
-VOICE_QUERY = schema.Model("TwilioVoiceQuery", [ORG_ID], text=True)
+OrgId = Annotated[validation.Uuid, validation.Required(validation.blank), Field(
+    description="set by us when the call was placed or the number bought; signed by Twilio")]
+Given = Annotated[str, validation.Required(validation.blank)]
+OptionalText = Annotated[str, validation.Empty(validation.blank)]
 
 
-def required_text(name: str) -> schema.Field:
-    return schema.Field(name, schema.Text(), required=True, empty=schema.blank, message=f"Missing {name}")
+class TwilioStatusQuery(validation.Model):
+    textual = True
+    org_id: OrgId
+    call_log_id: Annotated[validation.Uuid, validation.Empty(validation.blank)] = None
 
 
-def optional_text(name: str) -> schema.Field:
-    return schema.Field(name, schema.Text(), empty=schema.blank)
+class TwilioVoiceQuery(validation.Model):
+    textual = True
+    org_id: OrgId
 
 
-STATUS_FORM = schema.Model("TwilioCallStatus", [
-    required_text("CallSid"), required_text("CallStatus"), optional_text("AnsweredBy"),
-    schema.Field("CallDuration", schema.Integer(minimum=0), empty=schema.blank, description="seconds"),
-], text=True, description="Twilio's status callback; other parameters are signed and ignored")
-VOICE_FORM = schema.Model("TwilioIncomingCall", [
-    required_text("CallSid"), required_text("To"), optional_text("From"),
-], text=True, description="Twilio's incoming-call request; other parameters are signed and ignored")
-SIGNATURE = schema.Model("TwilioSignature", [
-    schema.Field(SIGNATURE_HEADER, schema.Text(), required=True,
-                 description="base64 HMAC-SHA1 of our public URL and the form, under the auth token"),
-], text=True)
+class TwilioForm(validation.Model):
+    model_config = ConfigDict(alias_generator=to_pascal)
+    textual = True
+
+
+class TwilioCallStatus(TwilioForm):
+    """Twilio's status callback; other parameters are signed and ignored."""
+
+    call_sid: Given
+    call_status: Given
+    answered_by: OptionalText = None
+    call_duration: Annotated[int, validation.TextInteger(minimum=0), validation.Empty(validation.blank),
+                             Field(description="seconds")] = None
+
+
+class TwilioIncomingCall(TwilioForm):
+    """Twilio's incoming-call request; other parameters are signed and ignored."""
+
+    call_sid: Given
+    to: Given
+    from_: Annotated[OptionalText, Field(alias="From")] = None
+
+
+class TwilioSignature(validation.Model):
+    textual = True
+    signature: Annotated[str, Field(alias=SIGNATURE_HEADER, description=(
+        "base64 HMAC-SHA1 of our public URL and the form, under the auth token"))]
 
 
 async def verified_form(request: web.Request) -> tuple[dict, dict]:
@@ -84,7 +104,7 @@ def end_state(values: dict) -> tuple[str | None, int | None, str | None]:
     return status, values["call_duration"], answered_by
 
 
-@params.accepts(form=STATUS_FORM, query=STATUS_QUERY, headers=SIGNATURE)
+@params.accepts(form=TwilioCallStatus, query=TwilioStatusQuery, headers=TwilioSignature)
 @params.answers(204, media_type="")
 async def call_status(request: web.Request) -> web.Response:
     """Intermediate statuses are acknowledged; an end status ends the call once and wakes the waiting line."""
@@ -113,12 +133,12 @@ async def ring(request: web.Request, sid: str) -> None:
         log.warning("call %s ended but its line could not be woken through Redis", sid, exc_info=True)
 
 
-@params.accepts(form=VOICE_FORM, query=VOICE_QUERY, headers=SIGNATURE)
+@params.accepts(form=TwilioIncomingCall, query=TwilioVoiceQuery, headers=TwilioSignature)
 @params.answers(200, media_type="text/xml")
 async def incoming_call(request: web.Request) -> web.Response:
     """A call to one of the org's numbers: logged, and connected to the voice agent with the org's script."""
     form, query = await verified_form(request)
-    sid, to_number, caller, org_id = form["call_sid"], form["to"], form["from"], query["org_id"]
+    sid, to_number, caller, org_id = form["call_sid"], form["to"], form["from_"], query["org_id"]
     async with db.transaction(request.app[keys.DB]) as conn:
         opened = await calls.open_inbound_call(conn, org_id, to_number, sid, caller)
         if opened is None:

@@ -33,7 +33,7 @@ class VoiceReplace(validation.Model):
     absent_when_none = frozenset({"speed"})
     # Voice names in the order chosen; none chosen means the default voice.
     selected_voices: Annotated[validation.Array(validation.Text(strip=True, min_length=1), distinct=True),
-                               validation.Empty(validation.null_or_empty_list)] = DEFAULT_VOICES
+                               validation.Empty(validation.null_or_empty_list), validation.default(DEFAULT_VOICES)]
     language: option(LANGUAGES) = LANGUAGES[0]
     personality: option(PERSONALITIES) = PERSONALITIES[0]
     speed: validation.Number(minimum=MIN_SPEED, maximum=MAX_SPEED) | None = None

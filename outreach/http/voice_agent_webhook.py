@@ -8,56 +8,80 @@ organization, which the agent got with the call's configuration.
 from __future__ import annotations
 
 import time
+import uuid
+from typing import Annotated
 
 from aiohttp import web
+from pydantic import ConfigDict, Field
 
-from outreach.http import keys, params, schema, wire
+from outreach.http import keys, params, validation, wire
 from outreach.http.voice import VOICE_AGENT_NOT_CONFIGURED
 from outreach.runtime import agent_protocol, errors
-from outreach.storage import calls, db, webhook_events
+from outreach.storage import calls, db, replies, webhook_events
 
 SENTIMENTS = ("positive", "negative", "neutral")
 ROLES = ("assistant", "user")
-TRANSCRIPT_MESSAGE = "transcript must be an array of {role: assistant|user, content: string}"
-TURN = schema.Model("TranscriptTurn", [
-    schema.Field("role", schema.Text(enum=ROLES), required=True, empty=schema.never),
-    schema.Field("content", schema.Text(), required=True, empty=schema.never),
-])
-REPORT_KEYS = ("transcript", "summary", "sentiment", "sentimentScore", "score", "recordingUrl")
-# The call log columns the report sets; a key it leaves out keeps its stored value.
-REPORT = schema.Model("VoiceAgentReport", [
-    schema.Field("callLogId", schema.Uuid(), required=True, empty=schema.never, message="callLogId must be a UUID"),
-    schema.Field("orgId", schema.Uuid(), required=True, empty=schema.never, message="orgId must be a UUID"),
-    schema.Field("transcript", schema.Array(schema.Object(TURN)), empty=schema.never, message=TRANSCRIPT_MESSAGE),
-    schema.Field("summary", schema.Text(strip=True), empty=schema.blank),
-    schema.Field("sentiment", schema.Text(enum=SENTIMENTS)),
-    schema.Field("sentimentScore", schema.Number(minimum=-1, maximum=1)),
-    schema.Field("score", schema.Number(minimum=0, maximum=100)),
-    schema.Field("recordingUrl", schema.Text(pattern=r"https?://[\s\S]*", format="uri"), empty=schema.blank,
-                 message="recordingUrl must be an http(s) URL"),
-], partial=True, description=f"At least one of: {', '.join(REPORT_KEYS)}.")
-SIGNATURE = schema.Model("VoiceAgentSignature", [
-    schema.Field(agent_protocol.TIMESTAMP_HEADER, schema.Text(), required=True, description="seconds since the epoch"),
-    schema.Field(agent_protocol.SIGNATURE_HEADER, schema.Text(), required=True,
-                 description="hex HMAC-SHA256 of `<timestamp>.<body>` under VOICE_AGENT_SECRET"),
-], text=True)
 
 
-@params.accepts(body=REPORT, headers=SIGNATURE)
-@params.answers(200, schema.reply("VoiceAgentReportStored", {"success": schema.Boolean(), "callId": schema.Uuid()}))
+class TranscriptTurn(validation.Model):
+    role: validation.one_of(ROLES)
+    content: validation.Text()
+
+
+REPORT_KEYS = ("transcript", "summary", "sentiment", "sentimentScore", "score", "recordingUrl", "doNotCall")
+
+
+class VoiceAgentReport(validation.Model):
+    """The call log columns the report sets; a key it leaves out keeps its stored value."""
+
+    model_config = ConfigDict(json_schema_extra={"description": f"At least one of: {', '.join(REPORT_KEYS)}."})
+    partial = True
+    call_log_id: validation.Uuid
+    org_id: validation.Uuid
+    transcript: validation.Array(TranscriptTurn) = None
+    summary: Annotated[validation.Text(strip=True), validation.Empty(validation.blank)] = None
+    sentiment: validation.one_of(SENTIMENTS) | None = None
+    sentiment_score: validation.Number(minimum=-1, maximum=1) | None = None
+    score: validation.Number(minimum=0, maximum=100) | None = None
+    recording_url: Annotated[validation.Text(pattern=r"https?://[\s\S]*", format="uri"),
+                             validation.Empty(validation.blank)] = None
+    do_not_call: Annotated[validation.Boolean | None, Field(
+        description="the lead asked not to be contacted again: its number is suppressed")] = None
+
+
+class VoiceAgentSignature(validation.Model):
+    textual = True
+    timestamp: Annotated[str, Field(alias=agent_protocol.TIMESTAMP_HEADER, description="seconds since the epoch")]
+    signature: Annotated[str, Field(alias=agent_protocol.SIGNATURE_HEADER,
+                                    description="hex HMAC-SHA256 of `<timestamp>.<body>` under VOICE_AGENT_SECRET")]
+
+
+class VoiceAgentReportStored(validation.Reply):
+    success: bool
+    call_id: uuid.UUID
+
+
+@params.accepts(body=VoiceAgentReport, headers=VoiceAgentSignature)
+@params.answers(200, VoiceAgentReportStored)
 async def agent_report(request: web.Request) -> web.Response:
     signature = await verify(request)
     report = await params.body(request)
     call_id, org_id = report.pop("call_log_id"), report.pop("org_id")
-    fields = report_fields(report)
+    do_not_call = bool(report.pop("do_not_call", False))
+    fields = report_fields(report, do_not_call)
     async with db.transaction(request.app[keys.DB]) as conn:
         if not await webhook_events.record_event(conn, "voice_agent", signature):
             return wire.json_response({"success": True, "duplicate": True})
         try:
-            await calls.store_agent_report(conn, org_id, call_id, fields)
+            if fields:
+                await calls.store_agent_report(conn, org_id, call_id, fields)
+            elif not await calls.call_state(conn, org_id, call_id):
+                raise errors.NotFound()
         except errors.NotFound:
             raise errors.NotFound("Call not found") from None
-    return wire.json_response({"success": True, "callId": str(call_id)})
+        lead = await replies.apply_call_report(conn, org_id, call_id, score=fields.get("score"),
+                                               do_not_call=do_not_call)
+    return wire.json_response({"success": True, "callId": str(call_id), **lead})
 
 
 async def verify(request: web.Request) -> str:
@@ -71,9 +95,9 @@ async def verify(request: web.Request) -> str:
     return signature
 
 
-def report_fields(report: dict) -> dict:
+def report_fields(report: dict, do_not_call: bool = False) -> dict:
     """The transcript is also stored as text, one `role: content` line per turn."""
-    if not report:
+    if not report and not do_not_call:
         raise errors.Invalid(f"The report has none of: {', '.join(REPORT_KEYS)}")
     if "transcript" in report:
         report["transcription"] = "\n".join(f"{turn['role']}: {turn['content']}" for turn in report["transcript"])

@@ -1,45 +1,108 @@
-"""The request model layer: what a model accepts, what it answers when it refuses, and its JSON Schema."""
+"""Request models on pydantic: what a model accepts, the contract's text when it refuses (http.validation_errors),
+and its OpenAPI JSON Schema."""
 from __future__ import annotations
 
 import datetime
 import uuid
+from typing import Annotated, ClassVar
 
 import pytest
-from multidict import MultiDict
+from multidict import CIMultiDict, MultiDict
+from pydantic import ConfigDict, Field
 
-from outreach.http import schema
+from outreach.http import validation, validation_errors
 from outreach.runtime import errors
 
-SEND = schema.Model("Send", [
-    schema.Field("to", schema.Text(strip=True, max_length=10), required=True, empty=schema.falsy,
-                 message={"missing": "Missing required fields: to, subject"}),
-    schema.Field("subject", schema.Text(one_line=True, min_length=1), required=True, empty=schema.falsy,
-                 message={"missing": "Missing required fields: to, subject"}),
-    schema.Field("tags", schema.Array(schema.Text(enum=("a", "b")), distinct=True), default=["a"],
-                 message={"item": lambda item: f"Unknown tag {item!r}"}),
-    schema.Field("sendAt", schema.DateTime(), empty=schema.blank),
-    schema.Field("priority", schema.Integer(minimum=1, maximum=5), default=schema.OMIT),
-])
+Tag = validation.one_of(("a", "b"))
 
 
-def refusal(model: schema.Model, data) -> errors.ServiceError:
+class Send(validation.Model):
+    to: Annotated[validation.Text(strip=True, max_length=10), validation.Required(validation.falsy)]
+    subject: Annotated[validation.Text(one_line=True, min_length=1), validation.Required(validation.falsy)]
+    tags: Annotated[validation.Array(Tag, distinct=True), validation.Empty(), validation.default(["a"])]
+    send_at: Annotated[validation.DateTime, validation.Empty(validation.blank)] = None
+    priority: Annotated[validation.WholeNumber, Field(ge=1, le=5)] | None = None
+    ref: Annotated[validation.Uuid, validation.Empty(validation.falsy)] = None
+    absent_when_none: ClassVar = frozenset({"priority"})
+
+
+class Update(validation.Model):
+    partial = True
+    name: validation.Text(strip=True, min_length=1) = None
+    label: Annotated[validation.Text(strip=True), validation.Empty(validation.blank)] = None
+
+
+class Query(validation.Model):
+    textual = True
+    page: Annotated[int, validation.TextInteger(minimum=1, maximum=100, clamp=True),
+                    validation.Empty(validation.blank)] = 1
+    wait: validation.TextBoolean = True
+    id: Annotated[validation.Uuid, validation.Required(validation.blank)]
+
+
+class Turn(validation.Model):
+    role: validation.one_of(("user",))
+
+
+class Strict(validation.Model):
+    turns: validation.Array(Turn) = None
+
+
+class Closed(validation.Model):
+    model_config = ConfigDict(extra="forbid")
+    a: validation.Text() = None
+
+
+class Digits(validation.Model):
+    code: validation.Text(pattern="[0-9]{2}", check=lambda value: value != "00") = None
+
+
+class Header(validation.Model):
+    textual = True
+    signature: Annotated[str, validation.Required(validation.blank), Field(alias="X-Signature")]
+
+
+TABLE = {
+    "Send": {"to": {"missing": "Missing required fields: to, subject"},
+             "subject": {"missing": "Missing required fields: to, subject"},
+             "tags": {"item": "Unknown tag {value!r}"}},
+    "Update": {"name": "Name cannot be empty"},
+    "Query": {"id": {"missing": "Key ID is required", "type": "Key not found"}},
+    "Strict": {"turns": "bad turns"},
+    "Closed": {validation_errors.MODEL: {"unknown": "Unknown: {keys}. Allowed: {fields}"}},
+}
+
+
+@pytest.fixture(autouse=True)
+def messages(monkeypatch):
+    monkeypatch.setattr(validation_errors, "MESSAGES", {**validation_errors.MESSAGES, **TABLE})
+    monkeypatch.setattr(validation_errors, "NOT_FOUND", {*validation_errors.NOT_FOUND, ("Query", "id")})
+
+
+def refusal(model, data) -> errors.ServiceError:
     with pytest.raises(errors.ServiceError) as caught:
-        model.parse(data)
+        validation.parse(model, data)
     return caught.value
 
 
-def test_values_come_out_by_snake_case_key_with_defaults():
-    assert SEND.parse({"to": " ann ", "subject": "Hi\n  there"}) == {
-        "to": "ann", "subject": "Hi there", "tags": ["a"], "send_at": None}
-    values = SEND.parse({"to": "b", "subject": "s", "tags": ["b", "a", "b"], "sendAt": "2030-01-02T03:04:05",
-                         "priority": 5})
-    assert values["tags"] == ["b", "a"] and values["priority"] == 5
+def test_values_come_out_by_field_name_with_defaults():
+    assert validation.parse(Send, {"to": " ann ", "subject": "Hi\n  there"}) == {
+        "to": "ann", "subject": "Hi there", "tags": ["a"], "send_at": None, "ref": None}
+    values = validation.parse(Send, {"to": "b", "subject": "s", "tags": ["b", "a", "b"],
+                                     "sendAt": "2030-01-02T03:04:05", "priority": 5, "ref": 0})
+    assert values["tags"] == ["b", "a"] and values["priority"] == 5 and values["ref"] is None
     assert values["send_at"] == datetime.datetime(2030, 1, 2, 3, 4, 5, tzinfo=datetime.timezone.utc)
 
 
+def test_a_default_is_fresh_for_each_request():
+    first = validation.parse(Send, {"to": "a", "subject": "s"})
+    first["tags"].append("b")
+    assert validation.parse(Send, {"to": "a", "subject": "s", "tags": None})["tags"] == ["a"]
+
+
 def test_missing_required_fields_are_reported_before_any_field_rule():
-    assert refusal(SEND, {"to": 5}).message == "Missing required fields: to, subject"
-    assert refusal(SEND, {"to": "", "subject": "s"}).message == "Missing required fields: to, subject"
+    assert refusal(Send, {"to": 5}).message == "Missing required fields: to, subject"
+    assert refusal(Send, {"to": "", "subject": "s"}).message == "Missing required fields: to, subject"
 
 
 @pytest.mark.parametrize("data, message", [
@@ -52,71 +115,78 @@ def test_missing_required_fields_are_reported_before_any_field_rule():
     ({"to": "a", "subject": "s", "sendAt": "9999-12-31T23:59:59-14:00"}, "sendAt must be an ISO 8601 date and time"),
     ({"to": "a", "subject": "s", "priority": 9}, "priority must be a whole number from 1 to 5"),
     ({"to": "a", "subject": "s", "priority": True}, "priority must be a whole number"),
+    ({"to": "a", "subject": "s", "ref": "0123456789abcdef0123456789abcdef"}, "ref must be a UUID"),
+    ({"to": "a", "subject": "s", "ref": 7}, "ref must be a UUID"),
 ])
 def test_each_failure_has_its_message(data, message):
-    failure = refusal(SEND, data)
+    failure = refusal(Send, data)
     assert type(failure) is errors.Invalid and failure.message == message
 
 
 def test_a_partial_model_leaves_absent_keys_out_and_never_refuses_null_unless_told():
-    update = schema.Model("Update", [
-        schema.Field("name", schema.Text(strip=True, min_length=1), empty=schema.never, message="Name cannot be empty"),
-        schema.Field("label", schema.Text(strip=True), empty=schema.blank),
-    ], partial=True)
-    assert update.parse({}) == {}
-    assert update.parse({"label": "  "}) == {"label": None}  # trimmed to nothing is not given
-    assert refusal(update, {"name": None}).message == "Name cannot be empty"
+    assert validation.parse(Update, {}) == {}
+    assert validation.parse(Update, {"label": "  "}) == {"label": None}  # trimmed to nothing is not given
+    assert refusal(Update, {"name": None}).message == "Name cannot be empty"
+    assert validation.parse(Send, {"to": "a", "subject": "s", "priority": None}).keys() == {
+        "to", "subject", "tags", "send_at", "ref"}  # absent_when_none
 
 
 def test_query_strings_are_parsed_from_text_and_may_clamp():
-    query = schema.Model("Query", [
-        schema.Field("page", schema.Integer(minimum=1, maximum=100, clamp=True), empty=schema.blank, default=1),
-        schema.Field("wait", schema.Boolean(), empty=schema.never, default=True),
-        schema.Field("id", schema.Uuid(), required=True, empty=schema.blank, error=errors.NotFound,
-                     message={"missing": "Key ID is required", "type": "Key not found"}),
-    ], text=True)
     key = uuid.uuid4()
-    assert query.parse(MultiDict(page="0", wait="NO", id=str(key))) == {"page": 1, "wait": False, "id": key}
-    assert query.parse(MultiDict(page="", id=str(key)))["page"] == 1
-    assert query.parse(MultiDict(page="10000", id=str(key)))["page"] == 100
-    assert refusal(query, MultiDict(page="2.5", id=str(key))).message == "page must be a whole number"
-    assert refusal(query, MultiDict(wait="", id=str(key))).message == "wait must be true or false"
-    missing, bad = refusal(query, MultiDict()), refusal(query, MultiDict(id="nope"))
+    assert validation.parse(Query, MultiDict(page="0", wait="NO", id=str(key))) == {"page": 1, "wait": False, "id": key}
+    assert validation.parse(Query, MultiDict(page="", id=str(key)))["page"] == 1
+    assert validation.parse(Query, MultiDict(page="10000", id=str(key)))["page"] == 100
+    assert refusal(Query, MultiDict(page="2.5", id=str(key))).message == "page must be a whole number"
+    assert refusal(Query, MultiDict(wait="on", id=str(key))).message == "wait must be true or false"
+    missing, bad = refusal(Query, MultiDict()), refusal(Query, MultiDict(id="nope"))
     assert (type(missing), missing.message) == (errors.Invalid, "Key ID is required")  # missing is always a 400
     assert (type(bad), bad.message) == (errors.NotFound, "Key not found")
 
 
-def test_nested_models_keep_their_messages_unless_the_field_has_one():
-    turn = schema.Model("Turn", [schema.Field("role", schema.Text(enum=("user",)), required=True)])
-    loose = schema.Model("Loose", [schema.Field("turn", schema.Object(turn))])
-    strict = schema.Model("Strict", [schema.Field("turns", schema.Array(schema.Object(turn)), message="bad turns")])
-    assert refusal(loose, {"turn": {}}).message == "role is required"
-    assert refusal(strict, {"turns": [{"role": "bot"}]}).message == "bad turns"
+def test_headers_are_read_by_name_in_any_case():
+    assert validation.parse(Header, CIMultiDict({"x-signature": "abc"})) == {"signature": "abc"}
+    assert refusal(Header, CIMultiDict()).message == "X-Signature is required"
+
+
+def test_a_field_text_covers_its_nested_models_and_items_are_given_whole():
+    assert refusal(Strict, {"turns": [{"role": "bot"}]}).message == "bad turns"
+    assert validation.parse(Strict, {"turns": [{"role": "user", "extra": 1}]}) == {"turns": [{"role": "user"}]}
 
 
 def test_unknown_keys_are_refused_only_when_the_model_says_so():
-    closed = schema.Model("Closed", [schema.Field("a", schema.Text())], unknown=lambda keys: f"Unknown: {keys}")
-    assert refusal(closed, {"a": "x", "z": 1, "b": 2}).message == "Unknown: ['b', 'z']"
-    assert SEND.parse({"to": "a", "subject": "s", "extra": 1})["to"] == "a"
+    assert refusal(Closed, {"a": "x", "z": 1, "b": 2}).message == "Unknown: b, z. Allowed: a"
+    assert validation.parse(Send, {"to": "a", "subject": "s", "extra": 1})["to"] == "a"
 
 
 def test_patterns_and_checks_are_whole_value_matches():
-    digits = schema.Model("Digits", [schema.Field("code", schema.Text(pattern="[0-9]{2}", check=lambda v: v != "00"))])
-    assert digits.parse({"code": "42"}) == {"code": "42"}
-    for value in ("421", "4", "٤٢", "00"):
-        assert refusal(digits, {"code": value}).message == "code is not valid"
+    assert validation.parse(Digits, {"code": "42"}) == {"code": "42"}
+    for value in ("421", "4", "٤٢", "00", "42\n"):
+        assert refusal(Digits, {"code": value}).message == "code is not valid"
 
 
-def test_json_schema_follows_the_fields():
-    described = SEND.json_schema()
+def test_templates_fill_only_known_placeholders():
+    assert validation_errors.fill("{name} {role: a|b} {value!r}", {"name": "x", "value": "v"}) == "x {role: a|b} 'v'"
+
+
+def test_json_schema_is_openapi_3_0():
+    described = validation.json_schema(Send)
     assert described["required"] == ["to", "subject"]
     assert described["properties"]["to"] == {"type": "string", "maxLength": 10}
     assert described["properties"]["tags"] == {"type": "array", "items": {"type": "string", "enum": ["a", "b"]},
                                                "nullable": True, "default": ["a"]}
     assert described["properties"]["sendAt"] == {"type": "string", "format": "date-time", "nullable": True}
     assert described["properties"]["priority"] == {"type": "integer", "minimum": 1, "maximum": 5, "nullable": True}
-    pattern = schema.Text(pattern="a|b").json_schema()["pattern"]
-    assert pattern == "^(?:a|b)$"
-    reply = schema.reply("Row", {"id": schema.Uuid(), "note": schema.Text()}, ("note",))
-    assert reply.json_schema()["properties"]["note"] == {"type": "string", "nullable": True}
-    assert reply.json_schema()["required"] == ["id", "note"]
+    assert validation.json_schema(Digits)["properties"]["code"]["pattern"] == "^(?:[0-9]{2})$"
+    assert "nullable" not in validation.json_schema(Query)["properties"]["page"]  # a query string has no null
+    assert validation.json_schema(Turn)["properties"]["role"] == {"type": "string", "enum": ["user"]}  # no const
+
+
+class Row(validation.Reply):
+    id: uuid.UUID
+    note: str | None
+
+
+def test_replies_require_every_key_and_say_which_may_be_null():
+    described = validation.json_schema(Row)
+    assert described["properties"]["note"] == {"type": "string", "nullable": True}
+    assert described["required"] == ["id", "note"] and "title" not in described
