@@ -104,7 +104,7 @@ async def run(args, settings) -> int:
     elif args.command == "leads":
         result = await service.import_leads_file(settings, args.file, args.org, sys.stdout)
         print(f"imported {result['imported']:,} of {result['total']:,} rows; skipped {result['skipped']:,} "
-              f"({result['duplicates']:,} duplicates, {len(result['errors']):,} without contact)")
+              f"({result['duplicates']:,} duplicates, {result['error_count']:,} with row errors)")
     elif args.command == "migrate":
         applied = await service.prepare_database(settings)
         print(f"applied {len(applied)} migration(s)" + (": " + ", ".join(applied) if applied else ""))

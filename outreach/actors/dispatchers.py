@@ -1,6 +1,7 @@
 """Channel dispatchers: how a campaign's send reaches a provider (in-process, or through an entity actor)."""
 from __future__ import annotations
 
+from outreach.runtime import phones, templates
 from outreach.runtime.ports import CallRequest, EmailSender, OutboundEmail, SendJob, SendResult, TelegramSender, VoiceCaller
 
 
@@ -17,7 +18,7 @@ class EmailDispatcher:
     async def dispatch(self, job: SendJob) -> SendResult:
         headers = self.unsubscribe(job.org_id, job.lead["email"]) if self.unsubscribe else {}
         email = OutboundEmail(sender=self.from_address, to=job.lead["email"], reply_to=self.reply_to,
-                              subject=job.subject or "", text=job.text or "", tags=(("org_id", job.org_id),),
+                              subject=templates.one_line(job.subject or ""), text=job.text or "", tags=(("org_id", job.org_id),),
                               headers=tuple(headers.items()))
         return await self.sender.send_email(email, job.idempotency_key, still_wanted=job.still_wanted)
 
@@ -38,7 +39,15 @@ class VoiceDispatcher:
         self.from_number = from_number
 
     async def dispatch(self, job: SendJob) -> SendResult:
-        return await self.caller.place_call(call_request(job, self.from_number))
+        return refused_destination(job) or await self.caller.place_call(call_request(job, self.from_number))
+
+
+def refused_destination(job: SendJob) -> SendResult | None:
+    """Only an E.164 number is dialled: a `sip:` or `client:` address (or anything else) never reaches Twilio,
+    whatever a lead row holds. A lead-level failure, so the lead's next channel is tried."""
+    if phones.is_e164(job.lead.get("phone")):
+        return None
+    return SendResult("invalid_recipient", error="The lead's phone is not an E.164 number")
 
 
 def call_request(job: SendJob, from_number: str, campaign: dict | None = None) -> CallRequest:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from outreach.actors.dispatchers import call_request
+from outreach.actors.dispatchers import call_request, refused_destination
 from outreach.actors.telegram_account import ACCOUNT_UNAVAILABLE
 from outreach.runtime.pacing import Warmup
 from outreach.runtime.ports import CallRequest, Clock, SendJob, SendResult, SystemClock
@@ -61,6 +61,8 @@ class LineVoiceDispatcher:
         self._next = 0
 
     async def dispatch(self, job: SendJob) -> SendResult:
+        if (refused := refused_destination(job)) is not None:
+            return refused
         async with db.connection(self.pool) as conn:
             lines = await numbers.lines_for_campaign(conn, self.campaign["org_id"], self.campaign["id"])
         if not lines:

@@ -4,6 +4,8 @@ from __future__ import annotations
 import re
 
 FIELD = re.compile(r"\{\{\s*(firstName|lastName|company|fullName)\s*\}\}")
+# Control characters (CR, LF, NUL, ...) and Unicode line separators: in a header they would end the line.
+HEADER_BREAKS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def lead_values(lead: dict) -> dict[str, str]:
@@ -15,6 +17,12 @@ def lead_values(lead: dict) -> dict[str, str]:
 def render(template: str, lead: dict) -> str:
     values = lead_values(lead)
     return FIELD.sub(lambda match: values[match.group(1)], template).strip()
+
+
+def one_line(text: str) -> str:
+    """A header value (an email subject) on one line: each run of whitespace or control characters is one space,
+    so no lead field or drafted text can end the header and add another."""
+    return " ".join(HEADER_BREAKS.sub(" ", text).split())
 
 
 def campaign_templates(settings: dict) -> dict:

@@ -1,11 +1,10 @@
-"""Leads: CRUD, search, and the bulk CSV import."""
+"""Leads: CRUD, search, and the lead quota shared with the bulk import (storage/lead_import.py)."""
 from __future__ import annotations
 
 import asyncpg
 
-from outreach.runtime import errors
+from outreach.runtime import errors, policy
 from outreach.runtime.models import Page
-from outreach.runtime.policy import LEAD_TEXT_FIELDS
 from outreach.storage import sql
 
 COLUMNS = (
@@ -25,8 +24,30 @@ async def list_leads(conn: asyncpg.Connection, org_id, page: Page, *, search: st
     return sql.as_dicts(rows), total
 
 
-async def create_lead(conn: asyncpg.Connection, org_id, fields: dict) -> dict:
+async def create_lead(conn: asyncpg.Connection, org_id, fields: dict, quota: tuple = (None, None)) -> dict:
+    """Call inside a transaction when `quota` (plan, the org's lead limit or None) limits the org."""
+    plan, limit = quota
+    if policy.quota_room(limit, 0) is not None:
+        held = await lock_for_quota(conn, org_id, limit)
+        if held >= limit:
+            raise quota_reached(plan, limit, held, 1)
     return await sql.insert_owned(conn, "leads", COLUMNS, org_id, fields)
+
+
+async def lock_for_quota(conn: asyncpg.Connection, org_id, limit: int | None) -> int | None:
+    """Take the org's lead lock (creates and imports of one org serialize on it) and count its leads when a
+    limit applies; None when the org has no lead limit. Call inside a transaction."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1::text))", str(org_id))
+    if policy.quota_room(limit, 0) is None:
+        return None
+    return await conn.fetchval("SELECT count(*) FROM leads WHERE org_id = $1", org_id)
+
+
+def quota_reached(plan: str, limit: int, held: int, adding: int) -> errors.RateLimited:
+    return errors.RateLimited(
+        f"Lead limit reached: the {plan} plan keeps up to {limit:,} leads and the organization has {held:,}"
+        + (f"; this import would add {adding:,}" if adding > 1 else "") + ". Delete leads or upgrade the plan.",
+        plan=plan, used=held, limit=limit)
 
 
 async def get_lead(conn: asyncpg.Connection, org_id, lead_id) -> dict:
@@ -45,46 +66,3 @@ async def delete_lead(conn: asyncpg.Connection, org_id, lead_id) -> None:
     if any(row["state"] == "in_progress" for row in states):
         raise errors.Conflict("Lead is being contacted right now. Try again when the attempt has finished.")
     await sql.delete_owned(conn, "leads", lead_id, org_id)
-
-
-IMPORT_INSERT = f"""
-INSERT INTO leads (org_id, {", ".join(LEAD_TEXT_FIELDS)})
-SELECT $1, {", ".join("r." + field for field in LEAD_TEXT_FIELDS)}
-FROM lead_import r
-WHERE NOT (r.email IS NOT NULL AND EXISTS (
-          SELECT 1 FROM leads l WHERE l.org_id = $1 AND lower(l.email) = lower(r.email) AND l.email IS NOT NULL))
-  AND NOT (r.phone IS NOT NULL AND EXISTS (
-          SELECT 1 FROM leads l WHERE l.org_id = $1 AND l.phone = r.phone AND l.phone IS NOT NULL))
-  AND NOT (r.telegram_username IS NOT NULL AND EXISTS (
-          SELECT 1 FROM leads l WHERE l.org_id = $1 AND lower(l.telegram_username) = lower(r.telegram_username)
-                 AND l.telegram_username IS NOT NULL))
-ORDER BY r.row_number
-"""
-
-
-IMPORT_CHUNK = 10_000
-
-
-async def import_leads(conn: asyncpg.Connection, org_id, rows: list[dict], on_progress=None) -> int:
-    """Insert rows that do not match an existing lead of the org; return how many were inserted.
-
-    Call inside a transaction. Rows go through COPY into a staging table (in chunks, calling
-    `on_progress(rows_copied)` after each), then one INSERT ... SELECT skips those whose email (any
-    case), phone or Telegram username the org already has.
-    """
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1::text))", str(org_id))
-    await conn.execute(
-        "CREATE TEMP TABLE lead_import (row_number integer, "
-        + ", ".join(f"{field} text" for field in LEAD_TEXT_FIELDS)
-        + ") ON COMMIT DROP"
-    )
-    for start in range(0, len(rows), IMPORT_CHUNK):
-        chunk = rows[start:start + IMPORT_CHUNK]
-        records = [(row["row_number"], *(row.get(field) for field in LEAD_TEXT_FIELDS)) for row in chunk]
-        await conn.copy_records_to_table("lead_import", records=records)
-        if on_progress is not None:
-            on_progress(start + len(chunk))
-    status = await conn.execute(IMPORT_INSERT, org_id)
-    if len(rows) >= 10_000:
-        await conn.execute("ANALYZE leads")  # plans cached on an emptier table would scan it whole
-    return int(status.split()[-1])

@@ -58,7 +58,7 @@ async def test_leads_import_shows_progress_and_a_summary(database_url, pool, tmp
     env = {"DATABASE_URL": database_url, "XDG_DATA_HOME": str(tmp_path)}
     code, out, err = await run_cli("leads", "import", str(path), "--org", "Importers", env=env)
     assert code == 0, err
-    assert "3/3 rows copied" in out and "imported 3 of 4 rows; skipped 1 (1 duplicates, 0 without contact)" in out
+    assert "75/75 bytes read, 4 rows copied" in out and "imported 3 of 4 rows; skipped 1 (1 duplicates, 0 with row errors)" in out
     org = await pool.fetchval("SELECT id FROM organizations WHERE name = 'Importers'")
     assert await pool.fetchval("SELECT count(*) FROM leads WHERE org_id = $1", org) == 3
 

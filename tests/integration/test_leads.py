@@ -57,7 +57,7 @@ async def test_import_maps_aliases_skips_and_dedupes(api):
     await api.post(BASE, json={"email": "existing@example.com"})
     content = (
         "\ufeffFirst_Name,LAST_NAME,Email,phone,Telegram,company,timezone,ignored\n"
-        "Ivan,Petrenko,ivan@example.com,+1,ivan_tg,Acme,Europe/Kyiv,x\n"
+        "Ivan,Petrenko,ivan@example.com,+14155550199,ivan_tg,Acme,Europe/Kyiv,x\n"
         "Dup,,IVAN@example.com,,,,,\n"
         "Old,,Existing@Example.com,,,,,\n"
         ",,,,,OnlyCompany,,\n"
@@ -75,7 +75,8 @@ async def test_import_maps_aliases_skips_and_dedupes(api):
     assert again.body["imported"] == 0 and again.body["duplicates"] == 5
 
 
-async def test_import_of_many_rows(api):
+async def test_import_of_many_rows(api, pool):
+    await pool.execute("UPDATE organizations SET plan = 'enterprise' WHERE id = $1", api.org_id)  # no lead quota
     rows = "\n".join(f"Lead{index},lead{index}@example.com" for index in range(5000))
     reply = await api.post(BASE + "/import", data=csv_form(f"firstName,email\n{rows}\n".encode()))
     assert reply.body["imported"] == 5000
