@@ -11,7 +11,7 @@ from typing import Annotated
 from aiohttp import web
 from pydantic import ConfigDict, Field
 
-from outreach.http import keys, params, schema, validation, wire
+from outreach.http import keys, params, validation, wire
 from outreach.http.auth import admin_only, principal
 from outreach.runtime import errors, policy, sender_proof
 from outreach.runtime.models import Channel
@@ -25,7 +25,6 @@ ADDRESS = rf'[^\s\x00-\x1f\x7f@<>()\[\]\\,;:"]{{1,64}}@{LABEL}(?:\.{LABEL})+'
 # A line break in an address or a sender name would let it inject mail headers.
 EmailAddress = validation.Text(strip=" ", max_length=MAX_ADDRESS, pattern=ADDRESS, format="email")
 Status = validation.one_of(STATUSES)
-EMAIL_ADDRESS = schema.Text(strip=" ", max_length=MAX_ADDRESS, pattern=ADDRESS, format="email")  # transitional
 SenderName = validation.Text(strip=" ", max_length=MAX_SENDER_NAME, pattern=r"[^\x00-\x1f\x7f]*")
 
 

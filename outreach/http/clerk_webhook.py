@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Annotated
 
 import orjson
 from aiohttp import web
+from pydantic import Field
 
-from outreach.http import keys, params, schema, svix, wire
+from outreach.http import keys, params, svix, validation, wire
 from outreach.runtime import errors
 from outreach.storage import api_keys, db, webhook_events
 
@@ -21,18 +23,23 @@ log = logging.getLogger(__name__)
 PROVIDER = "clerk"
 MEMBERSHIP_DELETED = "organizationMembership.deleted"
 NOT_AN_EVENT = "Event must be a JSON object with a type"
-EVENT = schema.Model("ClerkEvent", [
-    schema.Field("type", schema.Text(), required=True, empty=schema.never, message=NOT_AN_EVENT,
-                 description="organizationMembership.deleted is applied; other types are acknowledged"),
-    schema.Field("data", schema.Anything(),
-                 description="for a membership: organization.id and public_user_data.user_id"),
-])
-RECEIVED = schema.reply("ClerkEventReceived", {"received": schema.Boolean(), "type": schema.Text(),
-                                               "revoked": schema.Integer()})
 
 
-@params.accepts(body=EVENT, headers=svix.HEADERS)
-@params.answers(200, RECEIVED)
+class ClerkEvent(validation.Model):
+    type: Annotated[validation.Text(), Field(
+        description="organizationMembership.deleted is applied; other types are acknowledged")]
+    data: Annotated[validation.Anything, Field(
+        description="for a membership: organization.id and public_user_data.user_id")] = None
+
+
+class ClerkEventReceived(validation.Reply):
+    received: bool
+    type: str
+    revoked: int
+
+
+@params.accepts(body=ClerkEvent, headers=svix.SvixSignature)
+@params.answers(200, ClerkEventReceived)
 async def receive_clerk_event(request: web.Request) -> web.Response:
     secret = request.app[keys.SETTINGS].clerk_webhook_secret
     if not secret:

@@ -15,7 +15,7 @@ import typing
 import pydantic
 from aiohttp import web
 
-from outreach.http import auth, keys, params, schema, validation, wire
+from outreach.http import auth, keys, params, validation, wire
 
 PATH = "/api/openapi.json"
 TITLE = "Outreach Runtime API"
@@ -103,9 +103,7 @@ def parameters_of(path: str, inputs: params.Inputs) -> list[dict]:
     found = [{"name": name, "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
              for name in PATH_PARAM.findall(path)]
     for place, model in (("query", inputs.query), ("header", inputs.headers)):
-        if isinstance(model, schema.Model):  # a route not yet on pydantic (transitional)
-            found.extend(legacy_parameter(place, field) for field in model.fields)
-        elif model is not None:
+        if model is not None:
             found.extend(model_parameters(place, model))
     return found
 
@@ -114,10 +112,6 @@ def model_parameters(place: str, model: type[validation.Model]) -> list[dict]:
     described = validation.json_schema(model)
     required = set(described.get("required", ()))
     return [parameter(place, name, name in required, dict(rules)) for name, rules in described["properties"].items()]
-
-
-def legacy_parameter(place: str, field: schema.Field) -> dict:
-    return parameter(place, field.name, field.required, field.json_schema(text=True))
 
 
 def parameter(place: str, name: str, required: bool, rules: dict) -> dict:
@@ -148,7 +142,7 @@ def answer_schema(answer: params.Answer, components: dict) -> dict:
     body = answer.body
     if typing.get_origin(body) is list:
         return {"type": "array", "items": component(typing.get_args(body)[0], components)}
-    if isinstance(body, schema.Model) or isinstance(body, type) and issubclass(body, pydantic.BaseModel):
+    if isinstance(body, type) and issubclass(body, pydantic.BaseModel):
         return component(body, components)
     return body or default_body(answer)
 
@@ -160,9 +154,6 @@ def default_body(answer: params.Answer) -> dict:
 def component(model, components: dict) -> dict:
     """A $ref to the model's schema, registered once with the models it nests; two different models may not
     share a name."""
-    if isinstance(model, schema.Model):  # a route not yet on pydantic (transitional)
-        register(model.name, model.json_schema(), components)
-        return {"$ref": f"#/components/schemas/{model.name}"}
     described = dict(validation.json_schema(model))
     for name, nested in described.pop("$defs", {}).items():
         register(name, nested, components)

@@ -16,7 +16,7 @@ import orjson
 from aiohttp import web
 from pydantic import Field
 
-from outreach.http import schema, validation
+from outreach.http import validation
 from outreach.runtime import errors
 from outreach.runtime.models import Page
 
@@ -78,8 +78,6 @@ def parse(request: web.Request, part: str, data) -> dict:
     model = getattr(inputs_of(handler), part)
     if model is None:
         raise LookupError(f"{handler.__name__} reads a {part} it does not declare with @accepts")
-    if isinstance(model, schema.Model):  # a route not yet on pydantic (transitional)
-        return model.parse(data)
     return validation.parse(model, data)
 
 
@@ -163,23 +161,3 @@ class Pagination(validation.Reply):
     total: int
     total_pages: int
 
-
-# --- transitional: the house DSL's page fields, for routes not yet on pydantic ------------------------------
-
-PAGE = schema.Field("page", schema.Integer(minimum=1, maximum=MAX_PAGE, clamp=True), empty=schema.blank, default=1,
-                    description="1-based; out-of-range values are brought within range")
-
-
-def page_fields(default_limit: int) -> tuple[schema.Field, ...]:
-    limit = schema.Field("limit", schema.Integer(minimum=1, maximum=MAX_LIMIT, clamp=True), empty=schema.blank,
-                         default=default_limit, description=f"items per page, at most {MAX_LIMIT}")
-    return PAGE, limit
-
-
-def status_filter(enum_type) -> schema.Field:
-    allowed = ("all", *(member.value for member in enum_type))
-    return schema.Field("status", schema.Text(enum=allowed), empty=lambda value: value in (None, "", "all"),
-                        message=f"Invalid status filter. Use one of: {', '.join(allowed)}")
-
-
-PAGINATION = schema.reply("Pagination", {key: schema.Integer() for key in ("page", "limit", "total", "totalPages")})

@@ -24,7 +24,7 @@ import orjson
 from aiohttp import web
 from pydantic import Field
 
-from outreach.http import keys, params, validation, wire
+from outreach.http import keys, params, svix, validation, wire
 from outreach.runtime import errors, optout, replies
 from outreach.storage import db, email_senders, messages, suppressions, webhook_events
 from outreach.storage import replies as lead_replies
@@ -53,19 +53,13 @@ class ResendEvent(validation.Model):
         description="an object: email_id, tags ({org_id}); for email.received: from, to, subject, text")] = None
 
 
-class SvixSignature(validation.Model):
-    textual = True
-    id: Annotated[str, Field(alias="svix-id", description="the delivery id")]
-    timestamp: Annotated[str, Field(alias="svix-timestamp", description="seconds since the epoch")]
-    signature: Annotated[str, Field(alias="svix-signature", description="v1,<base64 HMAC-SHA256>, space-separated")]
-
 
 class ResendEventReceived(validation.Reply):
     received: bool
     type: str
 
 
-@params.accepts(body=ResendEvent, headers=SvixSignature)
+@params.accepts(body=ResendEvent, headers=svix.SvixSignature)
 @params.answers(200, ResendEventReceived)
 async def receive_resend_event(request: web.Request) -> web.Response:
     secret = request.app[keys.SETTINGS].resend_webhook_secret

@@ -9,11 +9,14 @@ mail strangers repeatedly.
 """
 from __future__ import annotations
 
+import datetime
 import time
+from typing import Annotated
 
 from aiohttp import web
+from pydantic import Field
 
-from outreach.http import channels, keys, params, schema, wire
+from outreach.http import channels, keys, params, validation, wire
 from outreach.http.auth import admin_only, principal
 from outreach.http.email import email_port, send_through
 from outreach.runtime import errors, sender_proof
@@ -25,25 +28,42 @@ CONFIRM_PATH = "/api/email/confirm"
 SUBJECT = "Confirm your sender address"
 NO_SECRET = "Sender confirmation needs the server's secret key: set OUTREACH_SECRET_KEY"
 NO_DEFAULT_SENDER = "Sender confirmation emails go out from the deployment's sender: set OUTREACH_EMAIL_FROM"
-VERIFY = schema.Model("SenderVerify", [
-    schema.Field("address", channels.EMAIL_ADDRESS, required=True, empty=schema.blank,
-                 message={"missing": "address is required",
-                          **dict.fromkeys(("type", "length", "pattern"), "address must be a valid email address")},
-                 description="an address the organization's email settings name (fromEmail or replyTo)"),
-])
-CONFIRM = schema.Model("SenderConfirmQuery", [
-    schema.Field("token", schema.Text(max_length=2000), required=True, empty=schema.blank,
-                 message={"missing": "token is required", "type": sender_proof.INVALID_LINK,
-                          "length": sender_proof.INVALID_LINK}),
-], text=True)
-SENDER = schema.reply("SenderAddress", {"address": schema.Text(), "verified": schema.Boolean(),
-                                        "verifiedBy": schema.Text(enum=("link", "domain")),
-                                        "verifiedAt": schema.DateTime()}, ("verifiedBy", "verifiedAt"))
-PROOF = schema.reply("SenderProof", {"address": schema.Text(), "verified": schema.Boolean(),
-                                     "method": schema.Text(enum=("link", "domain"))})
+Method = validation.one_of(("link", "domain"))
 
 
-@params.answers(200, schema.reply("SenderAddresses", {"senders": schema.Array(schema.Object(SENDER))}))
+class SenderVerify(validation.Model):
+    address: Annotated[channels.EmailAddress, validation.Required(validation.blank), Field(
+        description="an address the organization's email settings name (fromEmail or replyTo)")]
+
+
+class SenderConfirmQuery(validation.Model):
+    textual = True
+    token: Annotated[validation.Text(max_length=2000), validation.Required(validation.blank)]
+
+
+class SenderAddress(validation.Reply):
+    address: str
+    verified: bool
+    verified_by: Method | None
+    verified_at: datetime.datetime | None
+
+
+class SenderProof(validation.Reply):
+    address: str
+    verified: bool
+    method: Method
+
+
+class SenderAddresses(validation.Reply):
+    senders: list[SenderAddress]
+
+
+class SenderConfirmed(validation.Reply):
+    verified: bool
+    address: str
+
+
+@params.answers(200, SenderAddresses)
 async def list_senders(request: web.Request) -> web.Response:
     async with db.connection(request.app[keys.DB]) as conn:
         rows = await email_senders.list_claims(conn, principal(request).org_id)
@@ -51,8 +71,8 @@ async def list_senders(request: web.Request) -> web.Response:
 
 
 @admin_only
-@params.accepts(body=VERIFY)
-@params.answers(200, PROOF)
+@params.accepts(body=SenderVerify)
+@params.answers(200, SenderProof)
 async def verify_sender(request: web.Request) -> web.Response:
     """200 when the domain proves the address (or it was proven already); 202 once a confirmation link is mailed."""
     address = (await params.body(request))["address"].lower()
@@ -124,8 +144,8 @@ def throttle_key(org_id, address: str) -> str:
     return f"sender-proof:{org_id}:{address}"
 
 
-@params.accepts(query=CONFIRM)
-@params.answers(200, schema.reply("SenderConfirmed", {"verified": schema.Boolean(), "address": schema.Text()}))
+@params.accepts(query=SenderConfirmQuery)
+@params.answers(200, SenderConfirmed)
 async def confirm_sender(request: web.Request) -> web.Response:
     """The link mailed to the address: public, its signature is the proof that its reader holds the mailbox."""
     secret = request.app[keys.SETTINGS].secret_key

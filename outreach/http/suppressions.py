@@ -2,64 +2,85 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
+import uuid
+from typing import Annotated
 
 from aiohttp import web
+from pydantic import Field
 
-from outreach.http import keys, params, schema, wire
+from outreach.http import keys, params, validation, wire
 from outreach.http.auth import principal
 from outreach.http.leads import read_csv_upload
 from outreach.runtime import errors, optout
 from outreach.storage import db, suppressions
 
 MAX_ENTRIES = 1000
-TYPE_MESSAGE = f"type must be one of: {', '.join(optout.SUPPRESSION_TYPES)}"
 ONE_OR_MANY = 'Send one entry {"type", "value"} or {"entries": [{"type", "value"}, ...]}'
-ENTRY = schema.Model("SuppressionEntry", [
-    schema.Field("type", schema.Text(enum=optout.SUPPRESSION_TYPES), required=True, empty=schema.never,
-                 message=TYPE_MESSAGE),
-    schema.Field("value", schema.Text(strip=True, min_length=1, max_length=320), required=True, empty=schema.never,
-                 message="value must be a non-empty string of at most 320 characters"),
-])
-ADD = schema.Model("SuppressionAdd", [
-    schema.Field("type", schema.Text(enum=optout.SUPPRESSION_TYPES), message=TYPE_MESSAGE),
-    schema.Field("value", schema.Text(strip=True, min_length=1, max_length=320),
-                 message="value must be a non-empty string of at most 320 characters"),
-    schema.Field("entries", schema.Array(schema.Object(ENTRY), min_items=1),
-                 message={"type": "entries must be an array of {type, value}",
-                          "length": "entries must not be empty"},
-                 description=f"up to {MAX_ENTRIES} entries"),
-], description="One entry (type and value), or entries. Values are normalised: email lower case, phone E.164, "
-               "Telegram username without @.")
-LIST_QUERY = schema.Model("SuppressionListQuery", [
-    *params.page_fields(50),
-    schema.Field("type", schema.Text(enum=("all", *optout.SUPPRESSION_TYPES)),
-                 empty=lambda value: value in (None, "", "all"), message=TYPE_MESSAGE),
-    schema.Field("search", schema.Text(strip=True), empty=schema.blank, description="substring of the value"),
-], text=True)
-IMPORT = schema.Model("SuppressionImport", [
-    schema.Field("file", schema.Binary(), required=True, message="No file provided",
-                 description="a UTF-8 CSV: type,value columns, or email, phone and telegram columns"),
-])
-SUPPRESSION = schema.reply("Suppression", {
-    "id": schema.Uuid(), "type": schema.Text(enum=optout.SUPPRESSION_TYPES), "value": schema.Text(),
-    "source": schema.Text(enum=optout.SOURCES), "createdAt": schema.DateTime(),
-})
-SUPPRESSION_LIST = schema.reply("SuppressionList", {"suppressions": schema.Array(schema.Object(SUPPRESSION)),
-                                                    "pagination": schema.Object(params.PAGINATION)})
-ADDED = schema.reply("SuppressionsAdded", {"suppressions": schema.Array(schema.Object(SUPPRESSION)),
-                                           "added": schema.Integer()})
-IMPORTED = schema.reply("SuppressionsImported", {
-    "success": schema.Boolean(), "imported": schema.Integer(), "total": schema.Integer(),
-    "duplicates": schema.Integer(), "errors": schema.Array(schema.Object()),
-})
+Type = validation.one_of(optout.SUPPRESSION_TYPES)
+Value = validation.Text(strip=True, min_length=1, max_length=320)
+
+
+class SuppressionEntry(validation.Model):
+    type: Type
+    value: Value
+
+
+class SuppressionAdd(validation.Model):
+    """One entry (type and value), or entries. Values are normalised: email lower case, phone E.164, Telegram
+    username without @."""
+
+    type: Type | None = None
+    value: Value | None = None
+    entries: Annotated[validation.Array(SuppressionEntry, min_items=1) | None,
+                       Field(description=f"up to {MAX_ENTRIES} entries")] = None
+
+
+class SuppressionListQuery(params.PageQuery):
+    limit: params.PageLimit = 50
+    type: Annotated[validation.one_of(("all", *optout.SUPPRESSION_TYPES)),
+                    validation.Empty(lambda value: value in (None, "", "all"))] = None
+    search: Annotated[validation.Text(strip=True), validation.Empty(validation.blank),
+                      Field(description="substring of the value")] = None
+
+
+class SuppressionImport(validation.Model):
+    file: Annotated[validation.Binary, Field(
+        description="a UTF-8 CSV: type,value columns, or email, phone and telegram columns")]
+
+
+class Suppression(validation.Reply):
+    id: uuid.UUID
+    type: Type
+    value: str
+    source: validation.one_of(optout.SOURCES)
+    created_at: datetime.datetime
+
+
+class SuppressionList(validation.Reply):
+    suppressions: list[Suppression]
+    pagination: params.Pagination
+
+
+class SuppressionsAdded(validation.Reply):
+    suppressions: list[Suppression]
+    added: int
+
+
+class SuppressionsImported(validation.Reply):
+    success: bool
+    imported: int
+    total: int
+    duplicates: int
+    errors: list[dict]
 
 
 def entry_of(row: dict) -> dict:
     return wire.to_wire({key: row[key] for key in ("id", "type", "value", "source", "created_at")})
 
 
-@params.accepts(query=LIST_QUERY)
-@params.answers(200, SUPPRESSION_LIST)
+@params.accepts(query=SuppressionListQuery)
+@params.answers(200, SuppressionList)
 async def list_suppressions(request: web.Request) -> web.Response:
     values = params.query(request)
     page = params.page_of(values)
@@ -70,8 +91,8 @@ async def list_suppressions(request: web.Request) -> web.Response:
                                "pagination": params.pagination(page, total)})
 
 
-@params.accepts(body=ADD)
-@params.answers(201, ADDED)
+@params.accepts(body=SuppressionAdd)
+@params.answers(201, SuppressionsAdded)
 async def add_suppressions(request: web.Request) -> web.Response:
     entries = requested_entries(await params.body(request))
     async with db.transaction(request.app[keys.DB]) as conn:
@@ -100,7 +121,7 @@ def requested_entries(body: dict) -> list[tuple[str, str]]:
     return normalised
 
 
-@params.answers(200, schema.SUCCESS)
+@params.answers(200, validation.Success)
 async def delete_suppression(request: web.Request) -> web.Response:
     suppression_id = params.path_id(request)
     async with db.connection(request.app[keys.DB]) as conn:
@@ -108,8 +129,8 @@ async def delete_suppression(request: web.Request) -> web.Response:
     return wire.json_response({"success": True})
 
 
-@params.accepts(upload=IMPORT)
-@params.answers(200, IMPORTED)
+@params.accepts(upload=SuppressionImport)
+@params.answers(200, SuppressionsImported)
 async def import_suppressions(request: web.Request) -> web.Response:
     data = await read_csv_upload(request, request.app[keys.SETTINGS].max_import_bytes)
     entries, total, problems = await asyncio.to_thread(optout.parse_suppression_csv, data)

@@ -9,17 +9,24 @@ import base64
 import binascii
 import hashlib
 import hmac
+from typing import Annotated
 
-from outreach.http import schema
+from pydantic import Field
+
+from outreach.http import validation
 from outreach.runtime import errors
 
 TOLERANCE_SECONDS = 300
 SECRET_PREFIX = "whsec_"
-HEADERS = schema.Model("SvixSignature", [
-    schema.Field(name, schema.Text(), required=True, description=description) for name, description in (
-        ("svix-id", "the delivery id"), ("svix-timestamp", "seconds since the epoch"),
-        ("svix-signature", "v1,<base64 HMAC-SHA256>, space-separated"))
-], text=True)
+
+
+class SvixSignature(validation.Model):
+    """The headers of a Svix-signed delivery (verify_signature checks them)."""
+
+    textual = True
+    id: Annotated[str, Field(alias="svix-id", description="the delivery id")]
+    timestamp: Annotated[str, Field(alias="svix-timestamp", description="seconds since the epoch")]
+    signature: Annotated[str, Field(alias="svix-signature", description="v1,<base64 HMAC-SHA256>, space-separated")]
 
 
 def signing_key(secret: str, setting: str) -> bytes:

@@ -12,7 +12,7 @@ import html
 
 from aiohttp import web
 
-from outreach.http import keys, params, schema, wire
+from outreach.http import keys, params, validation, wire
 from outreach.runtime import errors, optout
 from outreach.storage import db, orgs, suppressions
 
@@ -44,7 +44,12 @@ async def confirm_page(request: web.Request) -> web.Response:
     return web.Response(text=page, content_type="text/html", headers={"X-Robots-Tag": "noindex"})
 
 
-@params.answers(200, schema.reply("Unsubscribed", {"success": schema.Boolean(), "email": schema.Text()}))
+class Unsubscribed(validation.Reply):
+    success: bool
+    email: str
+
+
+@params.answers(200, Unsubscribed)
 async def unsubscribe(request: web.Request) -> web.Response:
     org, address = await token_owner(request)
     async with db.transaction(request.app[keys.DB]) as conn:

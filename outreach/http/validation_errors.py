@@ -14,9 +14,10 @@ names nothing (a 404, like another organization's id); a missing field is always
 from __future__ import annotations
 
 import re
+import typing
 from collections.abc import Callable, Mapping
 
-from outreach.runtime import errors, policy
+from outreach.runtime import errors, optout, policy, sender_proof
 
 MODEL = "*"  # the key of a model's own refusals (unknown keys)
 REASONS = {
@@ -43,6 +44,9 @@ LIQPAY_MISSING = "Missing data or signature"
 STRIPE_PAYLOAD = "Invalid payload"
 TWILIO_MISSING = "Missing {name}"
 UUID = "{name} must be a UUID"
+SUPPRESSION_TYPE = f"type must be one of: {', '.join(optout.SUPPRESSION_TYPES)}"
+SUPPRESSION_VALUE = "value must be a non-empty string of at most {max_length} characters"
+SENDER_ADDRESS = "address must be a valid email address"
 
 
 def lead_id_refused(value) -> str:
@@ -114,6 +118,17 @@ MESSAGES: dict[str, dict[str, str | Mapping[str, str | Callable]]] = {
     "TwilioVoiceQuery": {"orgId": UUID},
     "TwilioCallStatus": {"CallSid": TWILIO_MISSING, "CallStatus": TWILIO_MISSING},
     "TwilioIncomingCall": {"CallSid": TWILIO_MISSING, "To": TWILIO_MISSING},
+    "ClerkEvent": {"type": "Event must be a JSON object with a type"},
+    "SuppressionEntry": {"type": SUPPRESSION_TYPE, "value": SUPPRESSION_VALUE},
+    "SuppressionAdd": {"type": SUPPRESSION_TYPE, "value": SUPPRESSION_VALUE,
+                       "entries": {"type": "entries must be an array of {type, value}",
+                                   "length": "entries must not be empty"}},
+    "SuppressionListQuery": {"type": SUPPRESSION_TYPE},
+    "SuppressionImport": {"file": "No file provided"},
+    "SenderVerify": {"address": {"missing": "address is required", "type": SENDER_ADDRESS, "length": SENDER_ADDRESS,
+                                 "pattern": SENDER_ADDRESS}},
+    "SenderConfirmQuery": {"token": {"missing": "token is required", "type": sender_proof.INVALID_LINK,
+                                     "length": sender_proof.INVALID_LINK}},
 }
 NOT_FOUND = {("ApiKeyDeleteQuery", "id")}
 
@@ -133,6 +148,11 @@ def refusal(model, found: list[dict], data: Mapping, described: dict) -> errors.
     name = str(error["loc"][0])
     rules = described["properties"].get(name, {})
     reason = reason_of(error, rules)
+    nested = nested_model(model, name) if reason == "item" and len(error["loc"]) > 2 else None
+    if nested is not None and not has_own_text(model, name, "item"):  # the item model's own text stands
+        item = item_of(data, error["loc"])
+        return refusal(nested, [{**error, "loc": error["loc"][2:]}], item if isinstance(item, Mapping) else {},
+                       {**described.get("$defs", {}).get(nested.__name__, {}), "$defs": described.get("$defs", {})})
     value = item_of(data, error["loc"]) if reason == "item" else data.get(name) if reason != "missing" else None
     text = message_for(model, name, reason, {**template_values(rules), "name": name, "value": value}, rules)
     refused = errors.NotFound if reason != "missing" and (model_key(model, name), name) in NOT_FOUND else errors.Invalid
@@ -147,6 +167,23 @@ def reason_of(error: dict, rules: dict) -> str:
     if error["type"] == "literal_error" and not isinstance(error.get("input"), str):
         return "type"
     return REASONS.get(error["type"], "type")
+
+
+def nested_model(model, alias: str):
+    """The model of the items of the array field `alias`, if they are models."""
+    field = next((field for name, field in model.model_fields.items() if (field.alias or name) == alias), None)
+    return model_in(field.annotation) if field is not None else None
+
+
+def model_in(annotation):
+    if isinstance(annotation, type) and hasattr(annotation, "model_fields"):
+        return annotation
+    return next(filter(None, map(model_in, typing.get_args(annotation))), None)
+
+
+def has_own_text(model, field: str, reason: str) -> bool:
+    entry = MESSAGES.get(model_key(model, field), {}).get(field)
+    return entry is not None and (not isinstance(entry, Mapping) or reason in entry)
 
 
 def item_of(data: Mapping, loc: tuple):

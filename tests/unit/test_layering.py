@@ -65,3 +65,27 @@ def test_only_remote_imports_ray_and_the_actor_classes_import_only_runtime():
             assert all(name.startswith(("outreach.runtime", "outreach.actors")) for name in names
                        if name.startswith("outreach.")), path
 
+
+
+MAX_MODULE_LINES = 400
+MAX_MEDIAN_FUNCTION_LINES = 15
+
+
+def test_no_module_is_over_400_lines():
+    """Past ~400 lines a module holds more than one job: split it (house style)."""
+    long = {str(path.relative_to(PACKAGE)): lines for path in PACKAGE.rglob("*.py")
+            if (lines := len(path.read_text().splitlines())) > MAX_MODULE_LINES}
+    assert long == {}
+
+
+def function_lengths() -> list[int]:
+    """Lines of every function and method of the package, from `def` to its last line."""
+    return [node.end_lineno - node.lineno + 1 for path in PACKAGE.rglob("*.py")
+            for node in ast.walk(ast.parse(path.read_text()))
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))]
+
+
+def test_the_median_function_is_under_15_lines():
+    lengths = sorted(function_lengths())
+    assert len(lengths) > 100
+    assert lengths[len(lengths) // 2] < MAX_MEDIAN_FUNCTION_LINES
