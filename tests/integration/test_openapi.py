@@ -73,6 +73,7 @@ async def http(settings, pool, redis, fakes):
         twilio_account_sid=twilio.account_sid, twilio_auth_token=twilio.auth_token, twilio_base_url=twilio.url(),
         voice_agent_url=agent.url(), voice_agent_secret=agent.secret, resend_api_key=resend.api_key,
         resend_api_url=resend.url(), resend_webhook_secret="whsec_" + base64.b64encode(b"fuzz-secret").decode(),
+        clerk_webhook_secret="whsec_" + base64.b64encode(b"fuzz-clerk").decode(),
     )
     ports = {"stripe": StripeBilling(stripe.api_key, "whsec_fuzz", stripe.url(), max_network_retries=0),
              "liqpay": LiqPay("public_fuzz", "private_fuzz"), "twilio": twilio_port(twilio),
