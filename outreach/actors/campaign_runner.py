@@ -107,7 +107,7 @@ class CampaignRunner:
         reason = f"Run failed: {exc}"
         try:
             await self.store.reconcile()
-            await self.store.finish_campaign("paused")
+            await self.store.finish_campaign("paused", reason)
             await self._publish([{"type": "status", "status": "paused", "reason": reason},
                                  {"type": "done", "status": "paused", "reason": reason, **self._count_fields()}])
         except Exception:  # the store itself may be what failed; the next run reconciles
@@ -156,8 +156,8 @@ class CampaignRunner:
             await self.store.finish_campaign("completed")
             status, reason = "completed", None
         else:
-            await self.store.finish_campaign("paused")
             status, reason = "paused", "; ".join(sorted(set(self.blocked.values()))) or "Leads are waiting"
+            await self.store.finish_campaign("paused", reason)  # stored: GET /campaigns/{id} shows why
         self.counts = counts
         done = {"type": "done", "status": status, **self._count_fields()}
         if reason:

@@ -23,6 +23,32 @@ class EmailDispatcher:
         return await self.sender.send_email(email, job.idempotency_key, still_wanted=job.still_wanted)
 
 
+class GatedEmail:
+    """An email sender that starts a send only while the run can record it: while `database` says PostgreSQL
+    is unreachable, a send still waiting for its turn or for a retry (nothing went out) waits for the database,
+    then goes on with the same idempotency key."""
+
+    def __init__(self, sender: EmailSender, database):
+        self.sender = sender
+        self.database = database  # is_reachable() and `async wait_reachable()` (storage.run_store.Reconnecting)
+
+    async def send_email(self, email: OutboundEmail, idempotency_key: str, still_wanted=None) -> SendResult:
+        while True:
+            await self.database.wait_reachable()
+            gated = False
+
+            def wanted() -> bool:
+                nonlocal gated
+                if still_wanted is not None and not still_wanted():
+                    return False
+                gated = not self.database.is_reachable()
+                return not gated
+
+            result = await self.sender.send_email(email, idempotency_key, still_wanted=wanted)
+            if not (gated and result.outcome == "not_sent"):
+                return result
+
+
 class TelegramDispatcher:
     """Sends through one sender directly (tests, sandbox without accounts)."""
 

@@ -23,9 +23,9 @@ from outreach.actors.voice_line import VoiceLine
 from outreach.providers import openrouter
 from outreach.runtime.config import Settings
 from outreach.runtime.ports import CallRequest, SendResult
-from outreach.storage import db, telegram_accounts
+from outreach.storage import db, leases, telegram_accounts
 from outreach.storage.redis_store import open_redis
-from outreach.storage.run_store import PgAccountStore, PgRunStore, RedisEventSink
+from outreach.storage.run_store import PgAccountStore, PgRunStore, Reconnecting, RedisEventSink
 
 log = logging.getLogger(__name__)
 NAMESPACE = "outreach"
@@ -100,14 +100,24 @@ class CampaignActor(ActorBase):
         self.options = options
         self.runner: CampaignRunner | None = None
         self._drafter = None
+        self._run: asyncio.Task | None = None
+        self._heartbeat: asyncio.Task | None = None
 
     async def run(self) -> dict:
         with self.busy():
             async with self._setup:  # a second caller attaches to the run the first one started
                 if self.runner is None or not self.runner.is_running():
                     self.runner = await self._build_runner()
-                run = self.runner.start()
+                self._run = run = self.runner.start()
+                await self._hold_lease()
             return plain(await asyncio.shield(run))
+
+    async def _hold_lease(self) -> None:
+        """While the run lives its lease is renewed in PostgreSQL; if this process dies, the lease expires and
+        an API process resumes the campaign (storage.leases)."""
+        if self._heartbeat is None or self._heartbeat.done():
+            heartbeat = leases.Heartbeat(await self.pool(), self.campaign_id, self.settings.campaign_lease_seconds)
+            self._heartbeat = asyncio.create_task(heartbeat.keep(lambda: self._run))
 
     async def pause(self) -> bool:
         if self.runner is None:
@@ -117,10 +127,10 @@ class CampaignActor(ActorBase):
 
     async def _build_runner(self) -> CampaignRunner:
         pool = await self.pool()
-        store = PgRunStore(pool, self.campaign_id, self.settings.plan_limits)
+        store = Reconnecting(PgRunStore(pool, self.campaign_id, self.settings.plan_limits), f"campaign {self.campaign_id}")
         campaign = await store.load_campaign()
         dispatchers = await senders.build_dispatchers(self.settings, pool, campaign, RayEntities(self.settings),
-                                                      self.redis())
+                                                      self.redis(), database=store)
         return CampaignRunner(self.campaign_id, store, RedisEventSink(self.redis(), self.campaign_id), dispatchers,
                               self.options, drafter=self.drafter())
 

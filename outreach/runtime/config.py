@@ -69,6 +69,7 @@ class Settings:
     resend_webhook_secret: str | None = None
     resend_rate_per_second: int = 10
     resend_retry_seconds: int = 900  # how long an email is retried (5xx, 429, resets, timeouts) before it fails
+    resend_timeout_seconds: int = 10  # a campaign send's answer later than this is retried with its key
     campaign_lease_seconds: int = 30  # an active campaign whose actor stopped renewing this long is resumed
     # Tests only: the runner and the scheduler read the time from Redis (storage.clock.SharedTestClock), so a test
     # moves it for every process at once. Never set in production.
@@ -135,6 +136,7 @@ class Settings:
             resend_webhook_secret=reader.text("RESEND_WEBHOOK_SECRET"),
             resend_rate_per_second=reader.integer("RESEND_RATE_PER_SECOND", 10),
             resend_retry_seconds=reader.integer("RESEND_RETRY_SECONDS", 900),
+            resend_timeout_seconds=reader.integer("RESEND_TIMEOUT_SECONDS", 10),
             campaign_lease_seconds=reader.integer("OUTREACH_CAMPAIGN_LEASE_SECONDS", 30),
             shared_test_clock=reader.flag("OUTREACH_SHARED_TEST_CLOCK"),
             voice_max_call_seconds=reader.integer("OUTREACH_VOICE_MAX_CALL_SECONDS", 600),
@@ -166,6 +168,8 @@ class Settings:
                 raise ConfigError(f"{missing} is required when {present} is set")
         if self.resend_rate_per_second < 1:
             raise ConfigError(f"RESEND_RATE_PER_SECOND must be at least 1, got {self.resend_rate_per_second}")
+        if self.resend_timeout_seconds < 1:
+            raise ConfigError(f"RESEND_TIMEOUT_SECONDS must be at least 1, got {self.resend_timeout_seconds}")
         if self.resend_retry_seconds < 0:
             raise ConfigError(f"RESEND_RETRY_SECONDS must be 0 or more, got {self.resend_retry_seconds}")
         if self.campaign_lease_seconds < 3:

@@ -9,7 +9,7 @@ from outreach.storage import leads, sql
 
 COLUMNS = (
     "id, org_id, name, script_id, voice_config_id, status, channels, channel_priority,"
-    " scheduled_at, settings, created_at, updated_at"
+    " scheduled_at, settings, created_at, updated_at, status_reason"
 )
 
 
@@ -58,17 +58,24 @@ async def update_campaign(conn: asyncpg.Connection, org_id, campaign_id, fields:
         return await get_campaign(conn, org_id, campaign_id)
     if fields.get("script_id"):
         await check_script(conn, org_id, fields["script_id"])
+    if "status" in fields:  # a user's decision (start, pause, ...) replaces the reason a run stopped with
+        fields = {**fields, "status_reason": None}
     return await sql.update_owned(conn, "campaigns", COLUMNS, campaign_id, org_id, fields, touch=True)
 
 
 async def set_status(conn: asyncpg.Connection, org_id, campaign_id, status: str, *, only_from: tuple[str, ...]):
     """Change the status only from the given ones; None when the campaign is in another status."""
     row = await conn.fetchrow(
-        f"""UPDATE campaigns SET status = $3, updated_at = now()
+        f"""UPDATE campaigns SET status = $3, status_reason = NULL, updated_at = now()
             WHERE id = $1 AND org_id = $2 AND status = ANY($4::campaign_status[]) RETURNING {COLUMNS}""",
         campaign_id, org_id, status, list(only_from),
     )
     return dict(row) if row else None
+
+
+async def set_status_reason(conn: asyncpg.Connection, campaign_id, reason: str | None) -> None:
+    """Why the run stopped by itself (a plan limit, missing configuration, ...); a user's status change clears it."""
+    await conn.execute("UPDATE campaigns SET status_reason = $2 WHERE id = $1", campaign_id, reason)
 
 
 async def delete_campaign(conn: asyncpg.Connection, org_id, campaign_id) -> None:

@@ -24,6 +24,9 @@ import uuid
 log = logging.getLogger(__name__)
 LOCAL = "local"  # a turn to take from the per-process fallback (Redis unreachable)
 POLL_SECONDS = 0.1  # how often a queued waiter asks whether its send is still wanted
+# A turn used this late would crowd the next second (a busy process woke up late): it is booked again instead.
+# At most rate x MAX_LATE_SECONDS extra requests can fall in any second: 5%.
+MAX_LATE_SECONDS = 0.05
 REDIS_TIMEOUT_SECONDS = 1.0  # a Redis that does not answer counts as unreachable
 
 # KEYS[1] the schedule (next free instant, microseconds on Redis's clock), KEYS[2] live limiters (member -> expiry)
@@ -74,15 +77,20 @@ class SharedRateLimiter:
         """Returns once this caller's turn has come (the seconds waited), or early once `still_wanted()`
         is false: the caller then sends nothing."""
         started = self.clock()
-        turn = asyncio.get_running_loop().create_future()
-        self._queue.append(turn)
-        self._start_booking()
-        if await self._until_done(turn, still_wanted):
+        while True:
+            turn = asyncio.get_running_loop().create_future()
+            self._queue.append(turn)
+            self._start_booking()
+            if not await self._until_done(turn, still_wanted):
+                break
             at = turn.result()
             if at == LOCAL:
                 await self.fallback.wait(still_wanted)
-            elif at > self.clock():
+                break
+            if at > self.clock():
                 await self.sleep(at - self.clock())  # at most `horizon`
+            if self.clock() - at <= MAX_LATE_SECONDS:
+                break
         return self.clock() - started
 
     def hold(self, seconds: float) -> None:

@@ -1,10 +1,81 @@
-"""The RunStore and EventSink ports over PostgreSQL and Redis, for one campaign."""
+"""The RunStore and EventSink ports over PostgreSQL and Redis, for one campaign.
+
+A run outlives database outages: `Reconnecting` wraps a store so that every call that fails because
+PostgreSQL cannot be reached (refused, restarting, shutting down, a connection dropped) is tried
+again, whole, with capped and jittered backoff until it succeeds. So while the database is gone the
+run blocks: no lead is claimed, no attempt row can be written and therefore no send starts, and an
+outcome already received waits until it is recorded. Each store call is one statement or transaction.
+"""
 from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import random
 
 import asyncpg
 import redis.asyncio as aioredis
 
-from outreach.storage import db, events, runs
+from outreach.runtime import backoff
+from outreach.storage import campaigns, db, events, runs
+
+log = logging.getLogger(__name__)
+# The database is unreachable or restarting: nothing is wrong with the statement itself.
+TRANSIENT_ERRORS = (asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError, asyncpg.AdminShutdownError,
+                    asyncpg.CrashShutdownError, asyncpg.TooManyConnectionsError, asyncpg.ClientCannotConnectError,
+                    OSError, asyncio.TimeoutError)
+RECONNECT_FIRST_SECONDS = 0.1
+RECONNECT_CAP_SECONDS = 5.0
+
+
+class Reconnecting:
+    """A store whose every call is tried again while PostgreSQL is unreachable (see the module docstring)."""
+
+    def __init__(self, store, label: str, sleep=asyncio.sleep, rng: random.Random | None = None):
+        self._store = store
+        self._label = label  # names the run or actor in the logs
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self._reachable = asyncio.Event()
+        self._reachable.set()
+
+    def is_reachable(self) -> bool:
+        """False from a call that found PostgreSQL unreachable until one succeeds again."""
+        return self._reachable.is_set()
+
+    async def wait_reachable(self) -> None:
+        await self._reachable.wait()
+
+    def __getattr__(self, name: str):
+        method = getattr(self._store, name)
+        if not asyncio.iscoroutinefunction(method):
+            return method
+
+        @functools.wraps(method)
+        async def until_reachable(*args, **kwargs):
+            tries = 0
+            while True:
+                try:
+                    result = await method(*args, **kwargs)
+                except Exception as exc:
+                    if not is_transient(exc):
+                        raise
+                    self._reachable.clear()
+                    delay = backoff.backoff_delay(tries, self._rng, RECONNECT_FIRST_SECONDS, RECONNECT_CAP_SECONDS)
+                    log.warning("%s: PostgreSQL unreachable in %s (%s: %s); trying again in %.1f s",
+                                self._label, name, type(exc).__name__, exc, delay)
+                    await self._sleep(delay)
+                    tries += 1
+                else:
+                    self._reachable.set()
+                    return result
+
+        return until_reachable
+
+
+def is_transient(exc: BaseException) -> bool:
+    # asyncpg says "connection is closed" with an InterfaceError, which otherwise means a misuse
+    return isinstance(exc, TRANSIENT_ERRORS) or isinstance(exc, asyncpg.InterfaceError) and "closed" in str(exc)
 
 
 class PgRunStore:
@@ -44,9 +115,13 @@ class PgRunStore:
         async with db.connection(self.pool) as conn:
             await runs.release_leads(conn, self.campaign_id, lead_ids)
 
-    async def finish_campaign(self, status: str) -> bool:
-        async with db.connection(self.pool) as conn:
-            return await runs.finish_campaign(conn, self.campaign_id, status)
+    async def finish_campaign(self, status: str, reason: str | None = None) -> bool:
+        """`completed` or `paused` (with why, when the run stopped by itself), never over a user's pause."""
+        async with db.transaction(self.pool) as conn:
+            finished = await runs.finish_campaign(conn, self.campaign_id, status)
+            if finished:
+                await campaigns.set_status_reason(conn, self.campaign_id, reason)
+            return finished
 
     async def run_counts(self) -> dict:
         async with db.connection(self.pool) as conn:
