@@ -219,11 +219,17 @@ def check_same_site(request: web.Request, allowed: frozenset[str]) -> None:
     """For a cookie or `?token=` credential: Forbidden unless the request may come from a browser page of ours."""
     if not (is_websocket(request) or request.method in STATE_CHANGING):
         return
-    claimed = request.headers.get("Origin") or origin_of(request.headers.get("Referer"))
-    if origin_of(claimed) not in allowed:
+    claimed = origin_of(request.headers.get("Origin") or request.headers.get("Referer"))
+    if claimed not in allowed and not same_origin(request, claimed):
         raise errors.Forbidden("Cross-site request refused: its Origin is not an allowed origin")
     if request.method in STATE_CHANGING and request.body_exists and not json_or_upload(request):
         raise errors.Forbidden("Cross-site request refused: send the body as application/json")
+
+
+def same_origin(request: web.Request, claimed: str | None) -> bool:
+    """A page this server served (the live page), reached by whatever host name: the Origin names the Host the
+    browser sent the request to. The scheme is not compared: behind a TLS proxy the request arrives as http."""
+    return claimed is not None and urlsplit(claimed).netloc == request.host.lower()
 
 
 def json_or_upload(request: web.Request) -> bool:

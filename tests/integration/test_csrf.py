@@ -48,15 +48,17 @@ async def campaign_count(pool) -> int:
 async def test_cookie_writes_need_an_allowed_origin(http, token, pool):
     for headers in ({}, {"Origin": "https://evil.example"}, {"Origin": "null"},
                     {"Referer": "https://evil.example/app.example"}, {"Origin": "https://app.example.evil.test"},
-                    {"Origin": "http://app.example"}):
+                    {"Origin": "http://app.example"}, {"Origin": "http://127.0.0.1:1"}):
         reply = await call(http, "POST", "/campaigns", token, headers, json={"name": "forged"})
         assert reply == (403, BAD_ORIGIN), headers
     assert await campaign_count(pool) == 0
+    served_from = str(http.make_url("")).rstrip("/")  # a page this server served (the live page): same origin
     for headers in ({"Origin": APP_ORIGIN}, {"Origin": "HTTPS://APP.example"}, {"Origin": OWN_ORIGIN},
-                    {"Referer": f"{APP_ORIGIN}/campaigns?tab=all"}):
+                    {"Referer": f"{APP_ORIGIN}/campaigns?tab=all"}, {"Origin": served_from},
+                    {"Referer": f"{served_from}/live"}):
         status, body = await call(http, "POST", "/campaigns", token, headers, json={"name": "mine"})
         assert status == 201, (headers, body)
-    assert await campaign_count(pool) == 4
+    assert await campaign_count(pool) == 6
 
 
 async def test_cookie_writes_must_send_json(http, token, pool):
@@ -104,6 +106,7 @@ async def test_the_websocket_handshake_checks_the_origin_for_cookie_and_query_to
         assert failure.value.status == 403, (headers, path)
     for headers, path in (({"Cookie": f"__session={token}", "Origin": APP_ORIGIN}, feed),
                           ({"Origin": APP_ORIGIN}, f"{feed}?token={token}"),
+                          ({"Origin": str(http.make_url("")).rstrip("/")}, f"{feed}?token={token}"),
                           ({"Authorization": f"Bearer {token}"}, feed)):
         socket = await http.ws_connect(path, headers=headers)
         assert (await socket.receive_json())["type"] == "snapshot"
