@@ -199,6 +199,7 @@ async def test_test_email_goes_to_the_signed_in_user_from_the_orgs_sender(http, 
         "fromEmail": "sales@acme.test", "fromName": "<Acme>"}})
     assert saved.status == 200
     await prove_sender(pool, "sales@acme.test")
+    await pool.execute("UPDATE organizations SET plan = 'starter'")  # a test email is counted as an email
     reply = await me.post(f"{DASH}/test")
     assert (reply.status, reply.body) == (200, {"success": True, "to": "me@acme.test"})
     sent = resend.sent[0]
@@ -216,6 +217,7 @@ async def test_test_email_refusals(http, clerk, api, resend, pool):
         (400, {"error": "Email not configured. Please save your email settings first."})
     await me.put("/api/dashboard/channels", json={"channel": "email", "config": {"fromEmail": "sales@acme.test"}})
     await prove_sender(pool, "sales@acme.test")
+    await pool.execute("UPDATE organizations SET plan = 'starter'")  # a test email is counted as an email
     resend.queue(server_error())
     reply = await me.post(f"{DASH}/test")
     assert reply.status == 502 and reply.body["error"].startswith("Resend error: Resend refused the email (500")
