@@ -195,7 +195,9 @@ async def test_progress_feed_snapshot_events_and_resume(ray_api, pool, ray_http)
     results = [r for event in seen if event["type"] == "result" for r in event["results"]]
     assert len(results) == 50
     middle = seen[len(seen) // 2]["cursor"]
-    async with ray_http.ws_connect(f"{path}?after={middle}&token={ray_api.token}") as socket:
+    # A `?token=` handshake must come from an allowed origin: here, as from the live page this server serves.
+    async with ray_http.ws_connect(f"{path}?after={middle}&token={ray_api.token}",
+                                   origin=str(ray_http.make_url("")).rstrip("/")) as socket:
         replay = [orjson.loads((await socket.receive()).data)]
         while replay[-1]["type"] != "done":
             replay.append(orjson.loads((await socket.receive()).data))
@@ -213,7 +215,8 @@ async def test_progress_feed_refuses_strangers_and_shares_one_reader(ray_api, po
         assert response.status == 401
     async with ray_http.get(f"{path}?after=yesterday", headers={"Authorization": f"Bearer {ray_api.token}"}) as r:
         assert r.status == 400
-    sockets = [await ray_http.ws_connect(f"{path}?token={ray_api.token}") for _ in range(5)]
+    same_site = str(ray_http.make_url("")).rstrip("/")
+    sockets = [await ray_http.ws_connect(f"{path}?token={ray_api.token}", origin=same_site) for _ in range(5)]
     for socket in sockets:
         await socket.receive()
     hub = ray_http.app[__import__("outreach.http.keys", fromlist=["HUB"]).HUB]
