@@ -25,7 +25,7 @@ from outreach.runtime.config import Settings
 from outreach.providers import clerk, liqpay, openrouter, resend, resend_domains, sandbox, telegram
 from outreach.providers import stripe as stripe_provider
 from outreach.storage import api_keys, db, leads, leases, migrate, orgs, runs, telegram_accounts
-from outreach.storage import clock
+from outreach.storage import clock, timers
 from outreach.storage import lead_import, usage
 from outreach.storage.redis_store import redis_ctx
 
@@ -150,7 +150,7 @@ async def serve(settings: Settings) -> None:
         await resume_campaigns(deps)
         sweeping = asyncio.Event()
         sweeper = asyncio.create_task(sweep_leases(deps.pool, deps.runtime, settings, until=sweeping))
-        timers = asyncio.create_task(build_scheduler(settings, deps).run())  # wakes campaigns whose leads come due
+        waking = asyncio.create_task(build_scheduler(settings, deps).run())  # wakes campaigns whose leads come due
         runner = web.AppRunner(build_app(settings, deps), access_log=None, shutdown_timeout=SHUTDOWN_SECONDS)
         await runner.setup()
         site = web.TCPSite(runner, settings.host, settings.port, shutdown_timeout=SHUTDOWN_SECONDS)
@@ -163,7 +163,7 @@ async def serve(settings: Settings) -> None:
             # belong to their actors (on a cluster they go on; a local Ray resumes them at the next start).
             log.info("shutting down: finishing in-flight requests (at most %d s)", SHUTDOWN_SECONDS)
             sweeping.set()
-            timers.cancel()
+            waking.cancel()
             await runner.cleanup()
             await sweeper
         log.info("stopped")
@@ -194,7 +194,8 @@ async def sweep_leases(pool, runtime, settings: Settings, until: asyncio.Event |
 
 def build_scheduler(settings: Settings, deps: Deps) -> scheduler.Scheduler:
     """This process's scheduler (one in each API process; PostgreSQL keeps them from waking a campaign twice)."""
-    return scheduler.Scheduler(deps.pool, deps.runtime.submit, clock.clock_for(settings.shared_test_clock, deps.redis))
+    return scheduler.Scheduler(timers.PgTimerStore(deps.pool), deps.runtime.submit,
+                               clock.clock_for(settings.shared_test_clock, deps.redis))
 
 
 SHUTDOWN_SECONDS = 25  # under docker compose's 30 s stop_grace_period

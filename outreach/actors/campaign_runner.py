@@ -19,11 +19,11 @@ from outreach.actors.batcher import Batcher
 from outreach.actors.outcomes import (
     PROVIDER_ERROR, Attempted, Ended, OutcomeBatch, counts_of, latency_summary, result_of,
 )
-from outreach.runtime import errors, policy, templates
-from outreach.runtime.ports import ChannelDispatcher, EventSink, RunStore, SendJob, SendResult
+from outreach.runtime import errors, policy, sequences, templates
+from outreach.runtime.ports import ChannelDispatcher, Clock, EventSink, RunStore, SendJob, SendResult, SystemClock
 
 log = logging.getLogger(__name__)
-FIRST_ID = uuid.UUID(int=0)
+FIRST_CURSOR = (datetime.datetime.min, uuid.UUID(int=0))  # before every (due_at, lead_id); min is '-infinity'
 PAUSED = "paused"
 REMOTE_CHANNELS = ("telegram", "voice")  # sent by another actor: a failure there leaves the outcome unknown
 
@@ -39,16 +39,17 @@ class RunnerOptions:
 
 class CampaignRunner:
     def __init__(self, campaign_id, store: RunStore, events: EventSink, dispatchers: dict[str, ChannelDispatcher],
-                 options: RunnerOptions | None = None, drafter=None, clock=None):
+                 options: RunnerOptions | None = None, drafter=None, clock: Clock | None = None):
         self.campaign_id = str(campaign_id)
         self.store = store
         self.events = events
         self.dispatchers = dispatchers
         self.options = options or RunnerOptions()
         self.drafter = drafter
-        self.clock = clock or (lambda: datetime.datetime.now(datetime.timezone.utc))
+        self.clock = clock or SystemClock()
         self._task: asyncio.Task | None = None
         self._paused = False
+        self._finishing = False  # the run stopped claiming: a new start must not attach to it
         self._attempt_lock = asyncio.Lock()
 
     # --- commands -------------------------------------------------------------------------------
@@ -62,7 +63,8 @@ class CampaignRunner:
         if self._task is None or self._task.done():
             self._paused = False
             self._task = asyncio.create_task(self._run())
-        elif self._paused:
+        elif self._paused or self._finishing:  # a lead that came due meanwhile needs a run that still claims
+            self._finishing = False
             self._task = asyncio.create_task(self._run_after(self._task))
         return self._task
 
@@ -90,6 +92,7 @@ class CampaignRunner:
         if campaign["status"] != "active":
             return {"status": campaign["status"], "counts": await self.store.run_counts(), "results": []}
         self._setup(campaign)
+        self._finishing = False
         await self.store.reconcile()
         self.counts = await self.store.run_counts()
         await self._publish([{"type": "status", "status": "running"}, self._progress_event()])
@@ -98,6 +101,7 @@ class CampaignRunner:
         except Exception as exc:
             await self._abandon(exc)
             raise
+        self._finishing = True
         return await self._finish()
 
     async def _abandon(self, exc: Exception) -> None:
@@ -117,6 +121,7 @@ class CampaignRunner:
         self.campaign = campaign
         self.order = policy.ordered_channels(campaign["channels"] or [], campaign["channel_priority"] or [])
         self.window = policy.calling_window(campaign["settings"])
+        self.steps = sequences.steps_or_one_shot(campaign["settings"])
         self.blocked: dict[str, str] = {}
         self.results: list[dict] = []
         self.latencies: list[float] = []  # seconds from claim to recorded outcome, per lead
@@ -125,15 +130,21 @@ class CampaignRunner:
         self.outcomes = Batcher(self._flush_outcomes, self.options.batch_size, self.options.flush_delay)
 
     async def _process_all(self) -> None:
-        cursor, in_flight = FIRST_ID, set()
+        cursor, in_flight = FIRST_CURSOR, set()
         while not self._paused:
             if await self.store.campaign_status() != "active":
                 self._paused = True
                 break
-            leads = await self.store.claim_leads(cursor, self.options.batch_size)
-            if not leads:
+            self.now = await self.clock.now()
+            leads = await self.store.claim_leads(cursor, self.options.batch_size, self.now)
+            if not leads and not in_flight:
                 break
-            cursor = leads[-1]["id"]
+            if not leads:  # the leads in flight may come due again (a next step without delay): claim after them
+                done, in_flight = await asyncio.wait(in_flight)
+                raise_failures(done, in_flight)
+                await self.outcomes.drain()
+                continue
+            cursor = (leads[-1]["due_at"], leads[-1]["id"])
             claimed_at = time.monotonic()
             for lead in leads:
                 lead["claimed_at"] = claimed_at
@@ -149,22 +160,33 @@ class CampaignRunner:
 
     async def _finish(self) -> dict:
         counts = await self.store.run_counts()
+        scheduled = None
         if self._paused or await self.store.campaign_status() != "active":
             status = await self.store.campaign_status() or "paused"
             reason = None
         elif counts["pending"] == 0:
             await self.store.finish_campaign("completed")
             status, reason = "completed", None
+        elif not await self.store.due_waiting(await self.clock.now()) and (
+                scheduled := await self.store.schedule_next(await self.clock.now())):
+            status, reason = "active", None  # every waiting lead waits on a timer: the scheduler wakes the run
         else:
             status, reason = "paused", "; ".join(sorted(set(self.blocked.values()))) or "Leads are waiting"
             await self.store.finish_campaign("paused", reason)  # stored: GET /campaigns/{id} shows why
         self.counts = counts
+        await self._publish(self._end_events(status, reason, scheduled))
+        return {"status": status, "reason": reason, "counts": counts, "results": self.results,
+                "latency_ms": latency_summary(self.latencies), "scheduled": scheduled}
+
+    def _end_events(self, status: str, reason: str | None, scheduled: dict | None) -> list[dict]:
+        """A run that leaves leads on timers says when they come due (`scheduled`); any other end is `done`."""
+        if scheduled:
+            return [self._progress_event(), {"type": "scheduled", "dueAt": scheduled["dueAt"].isoformat(),
+                                             "leads": scheduled["leads"], **self._count_fields()}]
         done = {"type": "done", "status": status, **self._count_fields()}
         if reason:
             done["reason"] = reason
-        await self._publish([{"type": "status", "status": status, **({"reason": reason} if reason else {})}, done])
-        return {"status": status, "reason": reason, "counts": counts, "results": self.results,
-                "latency_ms": latency_summary(self.latencies)}
+        return [{"type": "status", "status": status, **({"reason": reason} if reason else {})}, done]
 
     # --- one lead --------------------------------------------------------------------------------
 
@@ -177,16 +199,19 @@ class CampaignRunner:
         if unknown:
             return await self._end(lead, "unknown", unknown, "Outcome unknown after a restart")
         if lead.get("status") == "rejected":
-            return await self._end(lead, "skipped", None, "Lead is rejected")
+            return await self._end(lead, "skipped", None, "Lead is rejected", last_step=True)
         attempted = {name: a.get("error") or a["outcome"] for name, a in recorded.items() if a.get("outcome")}
+        step = self._step(lead)
+        order = self.order if step.channel == sequences.ANY else [step.channel]
         last_channel = None
         while True:
-            in_window = policy.inside_window(self.clock(), lead.get("timezone"), self.window)
-            choice = policy.choose_channel(lead, self.order, attempted, self.blocked, in_window)
+            closed = self._closed_channels(lead, order)
+            choice = policy.choose_channel(lead, order, attempted, {**closed, **self.blocked}, True)
             if choice.channel is None:
-                state = "pending" if choice.outcome == "deferred" else choice.outcome
-                return await self._end(lead, state, last_channel, choice.reason)
-            result = await self._try_channel(lead, choice.channel)
+                if choice.outcome == "deferred":
+                    return await self._defer(lead, last_channel, choice.reason, closed, attempted)
+                return await self._end(lead, choice.outcome, last_channel, choice.reason)
+            result = await self._try_channel(lead, choice.channel, step)
             if result is PAUSED:
                 return await self.store.release_leads([lead["id"]])
             if result is None:
@@ -196,20 +221,68 @@ class CampaignRunner:
                 return await self._end(lead, "sent", choice.channel, None)
             if result.outcome == "unknown":  # it may have reached the lead: never try another channel
                 return await self._end(lead, "unknown", choice.channel, result.error or "Outcome unknown")
+            if result.retry_at is not None:  # the sender paces this channel: the lead waits for its slot
+                return await self._wait(lead, choice.channel, result.error, result.retry_at)
             if result.channel_blocked:
                 self.blocked[choice.channel] = result.error or f"{choice.channel} is unavailable"
             else:
                 attempted[choice.channel] = result.error or result.outcome
 
-    async def _try_channel(self, lead: dict, channel: str):
+    def _step(self, lead: dict) -> sequences.Step:
+        return self.steps[min(lead.get("step", 0), len(self.steps) - 1)]
+
+    def _closed_channels(self, lead: dict, order: list[str]) -> dict[str, str]:
+        """Channels whose window (in the lead's time zone) is closed now, with why."""
+        closed = {}
+        for name in order:
+            if self.window.next_send_time(self.now, lead.get("timezone"), name) > self.now:
+                closed[name] = ("Outside the lead's calling window" if name == "voice"
+                                else "Outside the lead's sending window")
+        return closed
+
+    async def _defer(self, lead: dict, channel: str | None, reason: str, closed: dict, attempted: dict) -> None:
+        """No channel can be used now. When a window is what holds the lead, it waits for the earliest one to
+        open, with no one clicking `start`; otherwise (a limit, no account) it waits, pending, with the reason."""
+        openings = {name: self.window.next_send_time(self.now, lead.get("timezone"), name) for name in closed
+                    if name not in attempted and name not in self.blocked
+                    and lead.get(policy.CHANNEL_CONTACT[policy.Channel(name)])}
+        if openings:
+            first = min(openings, key=openings.get)
+            return await self._wait(lead, channel, closed[first], openings[first])
+        await self.outcomes.submit(Ended(lead, "pending", channel, reason, step=lead.get("step", 0)))
+
+    async def _wait(self, lead: dict, channel: str | None, reason: str | None, until: datetime.datetime) -> None:
+        await self.outcomes.submit(Ended(lead, "pending", channel, reason, step=lead.get("step", 0), due_at=until))
+
+    async def _campaign_at_step(self, lead: dict) -> dict:
+        """The campaign as the drafter sees it: after the first step, with the step number and what was sent."""
+        index = lead.get("step", 0)
+        if not index:
+            return self.campaign
+        before = await self.store.sent_before(lead["id"])
+        return {**self.campaign, "sequence_step": {"number": index + 1, "of": len(self.steps), "before": before}}
+
+    async def _end(self, lead: dict, state: str, channel: str | None, error: str | None,
+                   last_step: bool = False) -> None:
+        """The lead's current step ended in `state`. With steps left it waits for the next one (due its delay
+        after now); after the last, it ends `sent` if any step reached it."""
+        index, reached_now = lead.get("step", 0), state == "sent"
+        if not last_step and not sequences.is_last(self.steps, index):
+            due = sequences.next_due(await self.clock.now(), self.steps, index + 1)
+            return await self.outcomes.submit(Ended(lead, "pending", channel, error, step=index + 1, due_at=due,
+                                                    reached=reached_now))
+        final = "sent" if lead.get("reached") and state in ("failed", "skipped") else state
+        await self.outcomes.submit(Ended(lead, final, channel, error, step=index, reached=reached_now))
+
+    async def _try_channel(self, lead: dict, channel: str, step: sequences.Step):
         """PAUSED, None (channel unusable now: look again), or the result (recorded when something was sent)."""
-        message = await self._compose(lead, channel)
+        message = await self._compose(lead, channel, step)
         if message is None or isinstance(message, SendResult):
             return message
         subject, text = message
-        key = f"{self.campaign_id}:{lead['id']}:{channel}"
+        key = idempotency_key(self.campaign_id, lead, channel)
         async with self.slots[channel]:
-            verdict = await self.attempts.submit((lead["id"], channel, key))
+            verdict = await self.attempts.submit((lead["id"], channel, key, lead.get("step", 0)))
             if verdict == PAUSED:
                 return PAUSED
             if verdict == "done":  # another run holds this attempt without an outcome
@@ -237,10 +310,10 @@ class CampaignRunner:
                 return SendResult("unknown", error=f"{job.channel} send failed midway: {exc}")
             return SendResult(PROVIDER_ERROR, error=f"{job.channel} provider error: {exc}")
 
-    async def _compose(self, lead: dict, channel: str):
-        """The (subject, text) written for this lead; None blocks the channel (no template, no drafter);
-        a SendResult when drafting failed (nothing was sent)."""
-        settings = self.campaign["settings"]
+    async def _compose(self, lead: dict, channel: str, step: sequences.Step):
+        """The (subject, text) written for this lead at this step (the step's templates, else the campaign's);
+        None blocks the channel (no template, no drafter); a SendResult when drafting failed (nothing was sent)."""
+        settings = sequences.step_settings(self.campaign["settings"], step)
         if channel == "voice":
             return None, None
         if channel == "email" and (template := templates.email_template(settings)):
@@ -252,13 +325,11 @@ class CampaignRunner:
                                      "or configure OpenRouter for AI drafts")
             return None
         try:
-            return await self.drafter.draft(channel, lead, self.campaign)
+            return await self.drafter.draft(channel, lead, await self._campaign_at_step(lead))
         except errors.ServiceError as exc:
             account_level = exc.details.get("status") in (401, 402, 429, 503) or exc.details.get("retry_after")
             return SendResult("not_sent", error=f"AI draft failed: {exc.message}", channel_blocked=bool(account_level))
 
-    async def _end(self, lead: dict, state: str, channel: str | None, error: str | None) -> None:
-        await self.outcomes.submit(Ended(lead, state, channel, error))
 
     # --- batched writes ----------------------------------------------------------------------------
 
@@ -312,6 +383,12 @@ class CampaignRunner:
 
     def _progress_event(self) -> dict:
         return {"type": "progress", **self._count_fields()}
+
+
+def idempotency_key(campaign_id: str, lead: dict, channel: str) -> str:
+    """`campaign:lead:channel` for the first step (as before sequences), `campaign:lead:step:channel` after."""
+    step = lead.get("step", 0)
+    return f"{campaign_id}:{lead['id']}:{step}:{channel}" if step else f"{campaign_id}:{lead['id']}:{channel}"
 
 
 def raise_failures(done: set[asyncio.Task], others: set[asyncio.Task]) -> None:

@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import math
 
 from outreach.runtime import templates
 from outreach.runtime.ports import SendResult
 
 PROVIDER_ERROR = "provider_error"  # the provider failed in an unexpected way: a failure for this lead, counted
+NOW = datetime.datetime.min  # stored as '-infinity': due at once
 VOICE_CALL_STATUS = {"sent": "completed", "no_answer": "no_answer", "busy": "busy", "voicemail": "voicemail"}
 
 
@@ -30,6 +32,9 @@ class Ended:
     state: str
     channel: str | None
     error: str | None
+    step: int = 0  # the step the lead is on afterwards (the next one when a step ended and more remain)
+    due_at: object = None  # when that step may fire (datetime; the claimed value when unchanged)
+    reached: bool = False  # this step reached the lead
 
 
 @dataclasses.dataclass
@@ -41,10 +46,14 @@ class OutcomeBatch:
     attempt_outcomes: list = dataclasses.field(default_factory=list)
     attempt_provider_ids: list = dataclasses.field(default_factory=list)
     attempt_errors: list = dataclasses.field(default_factory=list)
+    attempt_steps: list = dataclasses.field(default_factory=list)
     lead_ids: list = dataclasses.field(default_factory=list)
     lead_states: list = dataclasses.field(default_factory=list)
     lead_channels: list = dataclasses.field(default_factory=list)
     lead_errors: list = dataclasses.field(default_factory=list)
+    lead_steps: list = dataclasses.field(default_factory=list)
+    lead_due: list = dataclasses.field(default_factory=list)
+    lead_reached: list = dataclasses.field(default_factory=list)
     contacted: list = dataclasses.field(default_factory=list)
     message_leads: list = dataclasses.field(default_factory=list)
     message_channels: list = dataclasses.field(default_factory=list)
@@ -69,6 +78,7 @@ class OutcomeBatch:
         self.attempt_outcomes.append(outcome)
         self.attempt_provider_ids.append(result.provider_id)
         self.attempt_errors.append(result.error)
+        self.attempt_steps.append(item.lead.get("step", 0))
         if outcome not in ("sent", "unknown"):  # only what really went out counts (a call's reserved minute too)
             self.refund_emails += item.channel == "email"
             self.refund_telegram += item.channel == "telegram"
@@ -108,7 +118,10 @@ class OutcomeBatch:
         self.lead_states.append(item.state)
         self.lead_channels.append(item.channel)
         self.lead_errors.append(item.error)
-        if item.state == "sent":
+        self.lead_steps.append(item.step)
+        self.lead_due.append(item.due_at if item.due_at is not None else item.lead.get("due_at", NOW))
+        self.lead_reached.append(item.reached)
+        if item.state == "sent" or item.reached:
             self.contacted.append(item.lead["id"])
 
 

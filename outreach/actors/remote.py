@@ -24,6 +24,7 @@ from outreach.providers import openrouter
 from outreach.runtime.config import Settings
 from outreach.runtime.ports import CallRequest, SendResult
 from outreach.storage import db, leases, telegram_accounts
+from outreach.storage import clock
 from outreach.storage.redis_store import open_redis
 from outreach.storage.run_store import PgAccountStore, PgRunStore, Reconnecting, RedisEventSink
 
@@ -132,7 +133,8 @@ class CampaignActor(ActorBase):
         dispatchers = await senders.build_dispatchers(self.settings, pool, campaign, RayEntities(self.settings),
                                                       self.redis(), database=store)
         return CampaignRunner(self.campaign_id, store, RedisEventSink(self.redis(), self.campaign_id), dispatchers,
-                              self.options, drafter=self.drafter())
+                              self.options, drafter=self.drafter(),
+                              clock=clock.clock_for(self.settings.shared_test_clock, self.redis()))
 
     def drafter(self):
         if self._drafter is None and self.settings.openrouter_api_key:

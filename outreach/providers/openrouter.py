@@ -132,7 +132,19 @@ def build_messages(channel: str, lead: dict, campaign: dict) -> list[dict]:
     if channel not in CHANNEL_RULES:
         raise errors.Invalid(f"AI drafts are for email and telegram, not {channel}")
     return [{"role": "system", "content": system_prompt(channel, campaign)},
-            {"role": "user", "content": user_prompt(channel, lead)}]
+            {"role": "user", "content": user_prompt(channel, lead) + step_note(campaign)}]
+
+
+def step_note(campaign: dict) -> str:
+    """For a later step of a sequence (the runner sets `sequence_step`): which step this is and what the lead
+    was already sent, so the follow-up does not repeat it."""
+    step = campaign.get("sequence_step")
+    if not step:
+        return ""
+    lines = [f"\nThis is step {step['number']} of {step['of']} of a sequence: a follow-up, not a first contact."]
+    for sent in step.get("before") or []:
+        lines.append(f"Already sent by {sent['channel']}: {one_line(sent.get('content'))[:FIELD_MAX * 4]}")
+    return "\n".join(lines)
 
 
 def sequence_messages(kind: str, lead: dict, campaign: dict) -> list[dict]:

@@ -17,7 +17,7 @@ import asyncpg
 import redis.asyncio as aioredis
 
 from outreach.runtime import backoff
-from outreach.storage import campaigns, db, events, runs
+from outreach.storage import campaigns, db, events, runs, timers
 
 log = logging.getLogger(__name__)
 # The database is unreachable or restarting: nothing is wrong with the statement itself.
@@ -99,9 +99,21 @@ class PgRunStore:
         async with db.transaction(self.pool) as conn:
             return await runs.reconcile(conn, self.campaign_id)
 
-    async def claim_leads(self, after, size: int) -> list[dict]:
+    async def claim_leads(self, after, size: int, now) -> list[dict]:
         async with db.transaction(self.pool) as conn:
-            return await runs.claim_leads(conn, self.campaign_id, after, size)
+            return await runs.claim_leads(conn, self.campaign_id, after, size, now)
+
+    async def sent_before(self, lead_id) -> list[dict]:
+        async with db.connection(self.pool) as conn:
+            return await runs.sent_before(conn, self.campaign_id, lead_id)
+
+    async def due_waiting(self, now) -> int:
+        async with db.connection(self.pool) as conn:
+            return await timers.due_waiting(conn, self.campaign_id, now)
+
+    async def schedule_next(self, now) -> dict | None:
+        async with db.transaction(self.pool) as conn:
+            return await timers.schedule_next(conn, self.campaign_id, now)
 
     async def start_attempts(self, plan: str, jobs: list[tuple]) -> dict:
         async with db.transaction(self.pool) as conn:
@@ -146,4 +158,3 @@ class PgAccountStore:
     async def campaign_active(self, campaign_id) -> bool:
         async with db.connection(self.pool) as conn:
             return await runs.campaign_status(conn, campaign_id) == "active"
-

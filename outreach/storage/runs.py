@@ -44,7 +44,7 @@ async def campaign_status(conn: asyncpg.Connection, campaign_id) -> str | None:
 async def finish_campaign(conn: asyncpg.Connection, campaign_id, status: str) -> bool:
     """Set `completed` or `paused` at the end of a run, never over a user's pause."""
     result = await conn.execute(
-        "UPDATE campaigns SET status = $2, updated_at = now() WHERE id = $1 AND status = 'active'",
+        "UPDATE campaigns SET status = $2, next_due_at = NULL, updated_at = now() WHERE id = $1 AND status = 'active'",
         campaign_id, status,
     )
     return result != "UPDATE 0"
@@ -65,29 +65,36 @@ async def reconcile(conn: asyncpg.Connection, campaign_id) -> int:
     return int(result.split()[-1])
 
 
-async def claim_leads(conn: asyncpg.Connection, campaign_id, after, size: int) -> list[dict]:
-    """Claim up to `size` pending leads past `after` (ordered by id); with the attempts already made."""
+FIRST_CURSOR = (datetime.datetime.min, "00000000-0000-0000-0000-000000000000")  # before every (due_at, lead_id)
+
+
+async def claim_leads(conn: asyncpg.Connection, campaign_id, after: tuple, size: int,
+                      now: datetime.datetime) -> list[dict]:
+    """Claim up to `size` pending leads due by `now` (the run's clock), past the cursor `after` = (due_at,
+    lead_id), in that order: a range scan of campaign_leads_due. Each with its step, when it was due, whether an
+    earlier step reached it, and its current step's attempts."""
     rows = await conn.fetch(
         f"""WITH claimed AS (
                 UPDATE campaign_leads SET state = 'in_progress', updated_at = now()
                 WHERE campaign_id = $1 AND lead_id = ANY(ARRAY(
                     SELECT lead_id FROM campaign_leads
-                    WHERE campaign_id = $1 AND state = 'pending' AND lead_id > $2
-                    ORDER BY lead_id LIMIT $3 FOR UPDATE SKIP LOCKED))
-                RETURNING lead_id)
-            SELECT {LEAD_FIELDS},
+                    WHERE campaign_id = $1 AND state = 'pending' AND (due_at, lead_id) > ($2::timestamptz, $3::uuid)
+                      AND due_at <= $5::timestamptz
+                    ORDER BY due_at, lead_id LIMIT $4 FOR UPDATE SKIP LOCKED))
+                RETURNING lead_id, step, due_at, reached)
+            SELECT {LEAD_FIELDS}, c.step, c.due_at, c.reached,
                    (SELECT coalesce(jsonb_object_agg(a.channel, jsonb_build_object('outcome', a.outcome, 'error', a.error)),
                                     '{{}}'::jsonb)
-                    FROM attempts a WHERE a.campaign_id = $1 AND a.lead_id = l.id) AS attempts
-            FROM claimed c JOIN leads l ON l.id = c.lead_id ORDER BY l.id""",
-        campaign_id, after, size,
+                    FROM attempts a WHERE a.campaign_id = $1 AND a.lead_id = l.id AND a.step = c.step) AS attempts
+            FROM claimed c JOIN leads l ON l.id = c.lead_id ORDER BY c.due_at, l.id""",
+        campaign_id, after[0], after[1], size, now,
     )
     return [dict(row) for row in rows]
 
 
 async def start_attempts(conn: asyncpg.Connection, campaign_id, org_id, plan: str, jobs: list[tuple],
                          plan_limits: dict | None = None) -> dict:
-    """Write attempt rows for (lead_id, channel, key) before sending, reserving plan usage with them.
+    """Write attempt rows for (lead_id, channel, key, step) before sending, reserving plan usage with them.
 
     Call inside a transaction. Returns {(lead_id, channel): verdict} where verdict is "go", "done"
     (this channel was already attempted for the lead) or a limit message (nothing written).
@@ -95,14 +102,15 @@ async def start_attempts(conn: asyncpg.Connection, campaign_id, org_id, plan: st
     provider drop a second send.
     """
     rows = await conn.fetch(
-        """INSERT INTO attempts (campaign_id, lead_id, org_id, channel, idempotency_key)
-           SELECT $1, u.lead_id, $2, u.channel::message_channel, u.key
-           FROM unnest($3::uuid[], $4::text[], $5::text[]) AS u(lead_id, channel, key)
+        """INSERT INTO attempts (campaign_id, lead_id, org_id, channel, idempotency_key, step)
+           SELECT $1, u.lead_id, $2, u.channel::message_channel, u.key, u.step
+           FROM unnest($3::uuid[], $4::text[], $5::text[], $6::int[]) AS u(lead_id, channel, key, step)
            JOIN leads l ON l.id = u.lead_id  -- a lead deleted meanwhile is not attempted
            ON CONFLICT ON CONSTRAINT attempts_once DO UPDATE SET started_at = now()
                WHERE attempts.outcome IS NULL AND attempts.channel = 'email'
            RETURNING lead_id, channel::text, (xmax = 0) AS inserted""",
         campaign_id, org_id, [job[0] for job in jobs], [job[1] for job in jobs], [job[2] for job in jobs],
+        [job[3] for job in jobs],
     )
     verdicts = {(job[0], job[1]): "done" for job in jobs}
     fresh: dict[str, list] = {}
@@ -115,9 +123,12 @@ async def start_attempts(conn: asyncpg.Connection, campaign_id, org_id, plan: st
     for channel, lead_ids in fresh.items():
         refused, message = await reserve_usage(conn, org_id, plan, channel, lead_ids, plan_limits)
         if refused:
+            steps = {job[0]: job[3] for job in jobs}
             await conn.execute(
-                "DELETE FROM attempts WHERE campaign_id = $1 AND channel = $2::message_channel AND lead_id = ANY($3::uuid[])",
-                campaign_id, channel, refused,
+                """DELETE FROM attempts a USING unnest($3::uuid[], $4::int[]) AS u(lead_id, step)
+                   WHERE a.campaign_id = $1 AND a.channel = $2::message_channel AND a.lead_id = u.lead_id
+                     AND a.step = u.step""",
+                campaign_id, channel, refused, [steps[lead_id] for lead_id in refused],
             )
             verdicts.update({(lead_id, channel): message for lead_id in refused})
     return verdicts
@@ -151,20 +162,27 @@ async def reserve_usage(conn: asyncpg.Connection, org_id, plan: str, channel: st
 RECORD = """
 WITH finished AS (
     UPDATE attempts a SET outcome = u.outcome, provider_id = u.provider_id, error = u.error, finished_at = now()
-    FROM unnest($2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[])
-         AS u(lead_id, channel, outcome, provider_id, error)
+    FROM unnest($2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $28::int[])
+         AS u(lead_id, channel, outcome, provider_id, error, step)
     WHERE a.campaign_id = $1 AND a.lead_id = u.lead_id AND a.channel = u.channel::message_channel
-      AND u.outcome <> 'not_sent'
+      AND a.step = u.step AND u.outcome <> 'not_sent'
     RETURNING a.lead_id
 ), withdrawn AS (
-    DELETE FROM attempts a USING unnest($2::uuid[], $3::text[], $4::text[]) AS u(lead_id, channel, outcome)
+    DELETE FROM attempts a USING unnest($2::uuid[], $3::text[], $4::text[], $28::int[])
+         AS u(lead_id, channel, outcome, step)
     WHERE a.campaign_id = $1 AND a.lead_id = u.lead_id AND a.channel = u.channel::message_channel
-      AND u.outcome = 'not_sent'
+      AND a.step = u.step AND u.outcome = 'not_sent'
     RETURNING a.lead_id
 ), ended AS (
-    UPDATE campaign_leads cl SET state = u.state::lead_state, channel = u.channel::message_channel, error = u.error,
-                                 updated_at = now()
-    FROM unnest($7::uuid[], $8::text[], $9::text[], $10::text[]) AS u(lead_id, state, channel, error)
+    -- A lead whose remaining steps were stopped (a reply) while its step was in flight ends instead of waiting.
+    UPDATE campaign_leads cl
+    SET state = (CASE WHEN u.state <> 'pending' OR cl.stopped IS NULL THEN u.state
+                      WHEN cl.reached OR u.reached THEN 'sent' ELSE 'skipped' END)::lead_state,
+        error = CASE WHEN u.state = 'pending' AND cl.stopped IS NOT NULL THEN cl.stopped ELSE u.error END,
+        channel = u.channel::message_channel, step = u.step, due_at = u.due_at, reached = cl.reached OR u.reached,
+        updated_at = now()
+    FROM unnest($7::uuid[], $8::text[], $9::text[], $10::text[], $29::int[], $30::timestamptz[], $31::bool[])
+         AS u(lead_id, state, channel, error, step, due_at, reached)
     WHERE cl.campaign_id = $1 AND cl.lead_id = u.lead_id
     RETURNING cl.lead_id
 ), contacted AS (
@@ -210,6 +228,7 @@ async def record_outcomes(conn: asyncpg.Connection, campaign_id, org_id, batch) 
         batch.message_metadata, batch.message_provider_ids,
         batch.call_leads, batch.call_statuses, batch.call_numbers, batch.call_durations, batch.call_provider_ids,
         batch.refund_emails, batch.refund_telegram, batch.minutes, month_start(),
+        batch.attempt_steps, batch.lead_steps, batch.lead_due, batch.lead_reached,
     )
 
 
@@ -220,6 +239,17 @@ async def release_leads(conn: asyncpg.Connection, campaign_id, lead_ids: list) -
            WHERE campaign_id = $1 AND lead_id = ANY($2::uuid[]) AND state = 'in_progress'""",
         campaign_id, lead_ids,
     )
+
+
+async def sent_before(conn: asyncpg.Connection, campaign_id, lead_id) -> list[dict]:
+    """What this campaign already sent the lead (earlier steps), oldest first: for the drafter."""
+    rows = await conn.fetch(
+        """SELECT channel::text, content FROM messages
+           WHERE lead_id = $2 AND campaign_id = $1 AND direction = 'outbound' AND status <> 'failed'
+           ORDER BY created_at LIMIT 20""",
+        campaign_id, lead_id,
+    )
+    return [dict(row) for row in rows]
 
 
 async def run_counts(conn: asyncpg.Connection, campaign_id) -> dict:

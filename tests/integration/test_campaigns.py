@@ -26,7 +26,7 @@ async def test_create_applies_contract_defaults(api):
     assert body["settings"] == {} and body["scriptId"] is None and body["scheduledAt"] is None
     assert body["createdAt"].endswith("Z")
     assert set(body) == {"id", "orgId", "name", "scriptId", "voiceConfigId", "status", "channels",
-                         "channelPriority", "scheduledAt", "settings", "createdAt", "updatedAt"}
+                         "channelPriority", "scheduledAt", "settings", "createdAt", "updatedAt", "statusReason"}
 
 
 async def test_list_pages_filters_and_counts_leads_as_numbers(api):
@@ -49,6 +49,40 @@ async def test_get_includes_lead_stats(api):
     await api.patch(f"/api/dashboard/leads/{lead['id']}", json={"status": "qualified"})
     reply = await api.get(f"{BASE}/{campaign['id']}")
     assert reply.body["stats"] == {"total": 1, "contacted": 0, "qualified": 1, "converted": 0, "rejected": 0}
+
+
+async def test_get_shows_each_step_of_the_sequence(api):
+    sequence = [{"channel": "telegram"}, {"channel": "email", "delay": {"days": 2}}]
+    campaign = await create(api, settings={"sequence": sequence})
+    lead = await make_lead(api)
+    await api.post(f"{BASE}/{campaign['id']}/leads", json={"leadIds": [lead["id"]]})
+    body = (await api.get(f"{BASE}/{campaign['id']}")).body
+    assert body["steps"] == [
+        {"step": 0, "channel": "telegram", "sent": 0, "failed": 0, "waiting": 1, "nextDueAt": None},
+        {"step": 1, "channel": "email", "sent": 0, "failed": 0, "waiting": 0, "nextDueAt": None}]
+    assert body["nextDueAt"] is None  # the lead is due as soon as the campaign starts
+    plain = (await api.get(f"{BASE}/{(await create(api))['id']}")).body
+    assert [step["channel"] for step in plain["steps"]] == ["any"]  # no sequence: one step, as before
+
+
+async def test_invalid_sequences_are_refused_with_the_reason(api):
+    cases = [
+        ([{"channel": "fax"}], "settings.sequence[0].channel must be one of any, email, telegram, voice, got 'fax'"),
+        ([{"delay": {"hours": -2}}], "settings.sequence[0].delay.hours must not be negative"),
+        ([{"channel": "email"}] * 21, "settings.sequence has 21 steps; at most 20 are allowed"),
+        ([{"templates": {"email": {"subject": "Hi {{first_name}}", "body": "x"}}}],
+         "settings.sequence[0].templates.email.subject uses an unknown variable {{first_name}} "
+         "(known: {{firstName}}, {{lastName}}, {{company}}, {{fullName}})"),
+    ]
+    campaign = await create(api)
+    for sequence, message in cases:
+        created = await api.post(BASE, json={"name": "bad", "settings": {"sequence": sequence}})
+        assert (created.status, created.body) == (400, {"error": message})
+        updated = await api.patch(f"{BASE}/{campaign['id']}", json={"settings": {"sequence": sequence}})
+        assert (updated.status, updated.body) == (400, {"error": message})
+    listed = (await api.get(BASE)).body["campaigns"]
+    assert [row["name"] for row in listed] == ["Q1"]  # nothing was written
+    assert (await api.get(f"{BASE}/{campaign['id']}")).body["settings"] == {}
 
 
 async def test_update_accepts_script_of_the_org_only(api, other):

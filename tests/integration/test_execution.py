@@ -174,7 +174,12 @@ async def test_two_campaigns_share_a_telegram_account_limit(ray_api, pool):
     assert await pool.fetchval("SELECT daily_message_count FROM telegram_accounts WHERE id = $1", account) == 5
     waiting = await pool.fetch("SELECT error FROM campaign_leads WHERE state = 'pending'")
     assert len(waiting) == 3 and {row["error"] for row in waiting} == {"No Telegram account with capacity today"}
-    assert "paused" in {reply.body["progress"]["status"] for reply in replies}  # its waiting leads stay pending
+    # Its waiting leads stay pending until the account's next day, and the campaign wakes then by itself.
+    statuses = {reply.body["progress"]["status"] for reply in replies}
+    assert "active" in statuses and "paused" not in statuses
+    next_day = await pool.fetchval("SELECT next_due_at FROM campaigns WHERE status = 'active'")
+    assert {row["due_at"] for row in await pool.fetch("SELECT due_at FROM campaign_leads WHERE state = 'pending'")} \
+        == {next_day}
 
 
 async def test_progress_feed_snapshot_events_and_resume(ray_api, pool, ray_http):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
 
 import orjson
 
@@ -27,14 +28,27 @@ async def campaign_with_leads(api, pool, count: int, *, channels=("email",), pla
     return campaign["id"], ids
 
 
-def make_runner(pool, redis, campaign_id, *, mixes=None, latency=0.0, **options):
+class FixedClock:
+    """The runner's clock held still (windows are decided by it, not by when the test happens to run)."""
+
+    def __init__(self, now: datetime.datetime):
+        self.current = now
+
+    async def now(self) -> datetime.datetime:
+        return self.current
+
+
+WEEKDAY_NOON = datetime.datetime(2026, 1, 7, 12, 0, tzinfo=datetime.timezone.utc)  # a Wednesday
+
+
+def make_runner(pool, redis, campaign_id, *, mixes=None, latency=0.0, clock=None, **options):
     mixes = mixes or {}
     outcomes = {name: SandboxOutcomes(name, latency=latency, mix=mixes.get(name)) for name in ("email", "telegram", "voice")}
     dispatchers = {"email": EmailDispatcher(SandboxEmail(outcomes["email"]), "Sales <s@example.com>"),
                    "telegram": TelegramDispatcher(SandboxTelegram(outcomes["telegram"])),
                    "voice": VoiceDispatcher(SandboxVoice(outcomes["voice"]))}
     return CampaignRunner(campaign_id, PgRunStore(pool, campaign_id), RedisEventSink(redis, campaign_id), dispatchers,
-                          RunnerOptions(**options))
+                          RunnerOptions(**options), clock=clock or FixedClock(WEEKDAY_NOON))
 
 
 async def test_run_sends_every_lead_once_and_completes(api, pool, redis):
@@ -57,7 +71,7 @@ async def test_run_sends_every_lead_once_and_completes(api, pool, redis):
 
 
 async def test_failed_channel_falls_back_to_the_next(api, pool, redis):
-    leads = [{"firstName": "A", "email": "a@example.com", "telegramUsername": "a_tg", "phone": "+1555"}]
+    leads = [{"firstName": "A", "email": "a@example.com", "telegramUsername": "a_tg", "phone": "+14155550100"}]
     campaign_id, _ = await campaign_with_leads(api, pool, 0, channels=("telegram", "email", "voice"), leads=leads,
                                                settings={"callingWindow": {"start": "00:00", "end": "23:59"}})
     mixes = {"telegram": {"privacy_restricted": 1.0}, "email": {"bounced": 1.0}, "voice": {"sent": 1.0}}
@@ -72,7 +86,7 @@ async def test_failed_channel_falls_back_to_the_next(api, pool, redis):
 
 
 async def test_no_contact_is_skipped_and_rejected_leads_are_never_contacted(api, pool, redis):
-    leads = [{"firstName": "NoEmail", "phone": "+1"}, {"firstName": "Rejected", "email": "r@example.com"}]
+    leads = [{"firstName": "NoEmail", "phone": "+14155550101"}, {"firstName": "Rejected", "email": "r@example.com"}]
     campaign_id, ids = await campaign_with_leads(api, pool, 0, leads=leads)
     await api.patch(f"/api/dashboard/leads/{ids[1]}", json={"status": "rejected"})
     summary = await make_runner(pool, redis, campaign_id).run()
