@@ -82,7 +82,7 @@ class Principal:
     email: str | None = None
     via: str = "session"  # "session" or "api_key"
     role: str = "member"  # "admin" or "member" of the organization (http.auth.role_of); a key acts as an admin
-    creator: str | None = None  # an API key's creator (a Clerk user id), inherited by the keys it creates
+    creator: str | None = None  # the Clerk user acting (for a key: who made it); keys made now record it
 
 
 @dataclasses.dataclass(frozen=True)
