@@ -11,7 +11,7 @@ import uuid
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from outreach.actors import remote
+from outreach.actors import remote, senders
 from outreach.actors.dispatchers import EmailDispatcher
 from outreach.http.app import Deps, build_app
 from outreach.runtime import templates
@@ -245,7 +245,10 @@ async def send_as_the_runner(settings, fake, campaign_id, org_id, lead: dict, ke
     sender = ResendEmail(fake.api_key, fake.url())
     try:
         job = SendJob(campaign_id, str(org_id), lead, "email", key, subject, text)
-        result = await EmailDispatcher(sender, settings.email_from).dispatch(job)
+        # the same List-Unsubscribe headers as the runner's dispatcher, so the same key carries the same body
+        dispatcher = EmailDispatcher(sender, settings.email_from,
+                                     unsubscribe=senders.unsubscribe_links(settings, settings.email_from))
+        result = await dispatcher.dispatch(job)
     finally:
         await sender.close()
     assert result.ok and len(fake.sent) == 1
