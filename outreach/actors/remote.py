@@ -163,7 +163,8 @@ class TelegramAccountActor(ActorBase):
                         return exc.result  # nothing sent or counted; the next send looks again
                     self.account = TelegramAccount(
                         self.account_id, telegram_accounts.PgAccountState(pool), sender, self.settings.telegram_pacing,
-                        warmup=self.settings.telegram_warmup, spread=self.settings.telegram_spread)
+                        warmup=self.settings.telegram_warmup, spread=self.settings.telegram_spread,
+                        clock=clock.clock_for(self.settings.shared_test_clock, self.redis()))
             return await self.account.send(campaign_id, username, text)
 
     def _exit(self) -> None:
