@@ -32,9 +32,7 @@ class ClerkEvent(validation.Model):
         description="for a membership: organization.id and public_user_data.user_id")] = None
 
 
-class ClerkEventReceived(validation.Reply):
-    received: bool
-    type: str
+class ClerkEventReceived(svix.EventReceived):
     revoked: int
 
 

@@ -54,13 +54,8 @@ class ResendEvent(validation.Model):
 
 
 
-class ResendEventReceived(validation.Reply):
-    received: bool
-    type: str
-
-
 @params.accepts(body=ResendEvent, headers=svix.SvixSignature)
-@params.answers(200, ResendEventReceived)
+@params.answers(200, svix.EventReceived)
 async def receive_resend_event(request: web.Request) -> web.Response:
     secret = request.app[keys.SETTINGS].resend_webhook_secret
     if not secret:

@@ -29,6 +29,13 @@ class SvixSignature(validation.Model):
     signature: Annotated[str, Field(alias="svix-signature", description="v1,<base64 HMAC-SHA256>, space-separated")]
 
 
+class EventReceived(validation.Reply):
+    """A delivery acknowledged, with its event type."""
+
+    received: bool
+    type: str
+
+
 def signing_key(secret: str, setting: str) -> bytes:
     """The HMAC key of a `whsec_` secret; NotConfigured naming `setting` when it is not one."""
     encoded = secret[len(SECRET_PREFIX):] if secret.startswith(SECRET_PREFIX) else secret

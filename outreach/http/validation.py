@@ -23,7 +23,7 @@ import pydantic
 from pydantic import AfterValidator, ConfigDict, Field, PlainValidator, Strict, WithJsonSchema
 from pydantic.alias_generators import to_camel
 from pydantic.json_schema import GenerateJsonSchema
-from pydantic_core import PydanticCustomError, PydanticUseDefault, core_schema
+from pydantic_core import PydanticCustomError, core_schema
 
 from outreach.http import validation_errors
 from outreach.runtime import errors
