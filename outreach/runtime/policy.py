@@ -267,16 +267,11 @@ def choose_channel(lead: dict, order: list[str], attempted: dict[str, str | None
 
 
 def calling_window(settings: dict) -> windows.CampaignWindows:
-    """The campaign's windows (`settings.callingWindow`, `sendingWindow`, `timezone`), read once per run."""
+    """The campaign's windows (`settings.sendingWindow`, `callingWindow`, `timezone`), read once per run: its
+    `next_send_time(now, lead_timezone, channel)` says when a channel may next reach a lead."""
     return windows.windows_for(settings)
-
-
-def inside_window(now_utc: datetime.datetime, timezone: str | None, window: windows.CampaignWindows) -> bool:
-    """A call may be placed to a lead in `timezone` now (its calling window, never outside 08:00-21:00)."""
-    return window.next_send_time(now_utc, timezone, Channel.VOICE.value) == now_utc
 
 
 # Windows are their own module; these are the names the rest of the package uses.
 next_send_time = windows.next_send_time
 validate_windows = windows.validate_windows
-windows_for = windows.windows_for

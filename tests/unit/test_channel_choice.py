@@ -49,17 +49,19 @@ def test_voice_outside_the_window_defers_or_falls_through():
 
 def test_calling_window_in_the_leads_timezone():
     noon_utc = datetime.datetime(2026, 6, 1, 12, 0, tzinfo=datetime.timezone.utc)
-    window = policy.calling_window({})
-    assert policy.inside_window(noon_utc, "Europe/Kyiv", window)  # 15:00 there
-    assert not policy.inside_window(noon_utc, "Pacific/Auckland", window)  # midnight there
-    assert policy.inside_window(noon_utc, "Not/AZone", window)  # unknown zone: UTC
-    evening = policy.calling_window({"callingWindow": {"start": "18:00", "end": "02:00"}})
-    assert not policy.inside_window(noon_utc, None, evening)
-    assert policy.inside_window(noon_utc.replace(hour=20), None, evening)
-    assert not policy.inside_window(noon_utc.replace(hour=23), None, evening)  # never a call after 21:00
+
+    def callable_now(settings: dict, zone: str | None, now=noon_utc) -> bool:
+        return policy.calling_window(settings).next_send_time(now, zone, "voice") == now
+
+    assert callable_now({}, "Europe/Kyiv")  # 15:00 there
+    assert not callable_now({}, "Pacific/Auckland")  # midnight there
+    assert callable_now({}, "Not/AZone")  # unknown zone: UTC
+    evening = {"callingWindow": {"start": "18:00", "end": "02:00"}}
+    assert not callable_now(evening, None)
+    assert callable_now(evening, None, noon_utc.replace(hour=20))
+    assert not callable_now(evening, None, noon_utc.replace(hour=23))  # never a call after 21:00
     assert policy.calling_window({"callingWindow": {"start": "nine"}}) == policy.calling_window({})
-    in_tokyo = policy.calling_window({"timezone": "Asia/Tokyo"})  # the campaign's zone for leads without one
-    assert not policy.inside_window(noon_utc, None, in_tokyo)  # 21:00 there
+    assert not callable_now({"timezone": "Asia/Tokyo"}, None)  # the campaign's zone for leads without one: 21:00
 
 
 def test_templates_are_rendered_for_the_lead():
