@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime
 import time
+import uuid
 from typing import Annotated
 
 from aiohttp import web
@@ -126,7 +127,7 @@ async def mail_link(request: web.Request, org_id, address: str) -> None:
             f"team), confirm the address by opening this link within 3 days:\n\n{link}\n\n"
             f"If not, ignore this email: nothing will be sent from your address.")
     result = await send_through(port, OutboundEmail(settings.email_from, address, None, SUBJECT, text),
-                                f"sender-proof:{org_id}:{address}:{int(time.time()) // RESEND_EVERY_SECONDS}")
+                                f"sender-proof:{uuid.uuid4()}")  # each mail carries a new token
     if not result.ok:
         await request.app[keys.REDIS].delete(throttle_key(org_id, address))  # nothing was mailed: allow a retry
         raise errors.ProviderError(f"The confirmation email could not be sent: {result.error}")
