@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import json
 
 from outreach.runtime import errors, sequences, templates, windows
