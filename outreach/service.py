@@ -19,6 +19,7 @@ from aiohttp import web
 
 from outreach import terminal
 from outreach.actors import remote, scheduler, senders
+from outreach.actors.number_release import NumberReleaser
 from outreach.http.app import Deps, build_app
 from outreach.runtime import crypto, errors, lead_csv
 from outreach.runtime.config import Settings
@@ -26,7 +27,7 @@ from outreach.providers import clerk, liqpay, openrouter, resend, resend_domains
 from outreach.providers import stripe as stripe_provider
 from outreach.storage import api_keys, db, leads, leases, migrate, orgs, runs, telegram_accounts
 from outreach.storage import clock, timers
-from outreach.storage import lead_import, usage
+from outreach.storage import lead_import, number_release, usage
 from outreach.storage.redis_store import redis_ctx
 
 log = logging.getLogger(__name__)
@@ -151,6 +152,7 @@ async def serve(settings: Settings) -> None:
         sweeping = asyncio.Event()
         sweeper = asyncio.create_task(sweep_leases(deps.pool, deps.runtime, settings, until=sweeping))
         waking = asyncio.create_task(build_scheduler(settings, deps).run())  # wakes campaigns whose leads come due
+        releasing = asyncio.create_task(build_number_releaser(settings, deps).run(until=sweeping))  # lapsed plans
         runner = web.AppRunner(build_app(settings, deps), access_log=None, shutdown_timeout=SHUTDOWN_SECONDS)
         await runner.setup()
         site = web.TCPSite(runner, settings.host, settings.port, shutdown_timeout=SHUTDOWN_SECONDS)
@@ -166,6 +168,7 @@ async def serve(settings: Settings) -> None:
             waking.cancel()
             await runner.cleanup()
             await sweeper
+            await releasing
         log.info("stopped")
 
 
@@ -190,6 +193,13 @@ async def sweep_leases(pool, runtime, settings: Settings, until: asyncio.Event |
             await asyncio.wait_for(until.wait(), settings.campaign_lease_seconds / 3)
         if until.is_set():
             return resumed
+
+
+def build_number_releaser(settings: Settings, deps: Deps) -> NumberReleaser:
+    """Releases at Twilio the numbers of lapsed plans once their grace period ends (every API process sweeps;
+    PostgreSQL gives each due number to one of them)."""
+    return NumberReleaser(number_release.PgNumberReleases(deps.pool), deps.twilio,
+                          clock.clock_for(settings.shared_test_clock, deps.redis))
 
 
 def build_scheduler(settings: Settings, deps: Deps) -> scheduler.Scheduler:

@@ -49,7 +49,8 @@ async def receive_callback(request: web.Request) -> web.Response:
     event_id = f"{payload.get('payment_id') or payload['order_id']}:{status}"
     async with db.transaction(request.app[keys.DB]) as conn:
         if await webhook_events.record_event(conn, "liqpay", event_id):
-            outcome = await apply_status(conn, org_id, plan, status in upgrades, callback_time(payload))
+            outcome = await apply_status(conn, org_id, plan, status in upgrades, callback_time(payload),
+                                         request.app[keys.SETTINGS].number_release_grace_days)
         else:
             outcome = "duplicate"
     log.info("liqpay %s for org %s: %s", event_id, org_id, outcome)
@@ -67,14 +68,14 @@ def check_payment(payload: dict, amount: int) -> None:
         raise errors.Invalid("Amount or currency does not match the plan")
 
 
-async def apply_status(conn, org_id, plan: str, upgrade: bool, at: datetime.datetime) -> str:
+async def apply_status(conn, org_id, plan: str, upgrade: bool, at: datetime.datetime, grace_days: int) -> str:
     state = await billing.get_state(conn, org_id, lock=True)
     if state is None:
         return "no such organization"
     if not upgrade and (state["plan"] != plan or state["stripe_subscription_id"]):
         return "the org has moved to another plan or subscription: kept"
     changes = {"plan": plan if upgrade else "free"}
-    applied = await billing.apply_change(conn, org_id, at, changes)
+    applied = await billing.apply_change(conn, org_id, at, changes, grace_days=grace_days)
     return f"applied {changes}" if applied else "older than the stored state: dropped"
 
 

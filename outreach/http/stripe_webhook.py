@@ -53,17 +53,17 @@ async def receive_event(request: web.Request) -> web.Response:
     signature = params.parse(request, "headers", request.headers)["signature"]
     event = params.parse(request, "body", port.verify_event(await request.read(), signature))
     at = event_time(event)
-    prices = request.app[keys.SETTINGS].stripe_prices
+    prices, grace_days = request.app[keys.SETTINGS].stripe_prices, request.app[keys.SETTINGS].number_release_grace_days
     async with db.transaction(request.app[keys.DB]) as conn:
         if await webhook_events.record_event(conn, "stripe", event["id"]):
-            outcome = await apply_event(conn, event, at, {price: plan for plan, price in prices.items()})
+            outcome = await apply_event(conn, event, at, {price: plan for plan, price in prices.items()}, grace_days)
         else:
             outcome = "duplicate"
     log.info("stripe event %s %s: %s", event["id"], event["type"], outcome)
     return wire.json_response({"received": True})
 
 
-async def apply_event(conn, event: dict, at: datetime.datetime, plans_by_price: dict) -> str:
+async def apply_event(conn, event: dict, at: datetime.datetime, plans_by_price: dict, grace_days: int) -> str:
     decide, data = DECISIONS.get(event["type"]), event.get("data")
     obj = data.get("object") if isinstance(data, dict) else None
     if decide is None or not isinstance(obj, dict):
@@ -74,7 +74,7 @@ async def apply_event(conn, event: dict, at: datetime.datetime, plans_by_price: 
     changes = decide(obj, state, plans_by_price)
     if not changes:
         return "no change"
-    applied = await billing.apply_change(conn, state["id"], at, changes)
+    applied = await billing.apply_change(conn, state["id"], at, changes, grace_days=grace_days)
     return f"applied {changes}" if applied else "older than the stored state: dropped"
 
 

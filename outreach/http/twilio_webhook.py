@@ -16,11 +16,12 @@ from pydantic import ConfigDict, Field
 from pydantic.alias_generators import to_pascal
 from redis.exceptions import RedisError
 from twilio.request_validator import SIGNATURE_HEADER, RequestValidator
+from twilio.twiml.voice_response import VoiceResponse
 
 from outreach.http import keys, params, validation
 from outreach.http.numbers import TWILIO_NOT_CONFIGURED
 from outreach.runtime import agent_protocol, errors
-from outreach.storage import calls, db, leads, scripts, voice, webhook_events
+from outreach.storage import calls, db, leads, numbers, scripts, usage, voice, webhook_events
 
 log = logging.getLogger(__name__)
 FORM_TYPE = "application/x-www-form-urlencoded"
@@ -29,6 +30,16 @@ END_STATUSES = {"completed": "completed", "busy": "busy", "no-answer": "no_answe
                 "canceled": "failed"}
 MACHINE_ANSWERS = ("machine_", "fax")  # AnsweredBy values of answering machine detection
 NOT_AVAILABLE = "Sorry, nobody can take your call right now. Goodbye."
+
+
+def reject_twiml() -> str:
+    """<Reject>: the call is never answered, so nobody is billed for it."""
+    response = VoiceResponse()
+    response.reject(reason="rejected")
+    return str(response)
+
+
+REJECT = reject_twiml()
 OrgId = Annotated[validation.Uuid, validation.Required(validation.blank), Field(
     description="set by us when the call was placed or the number bought; signed by Twilio")]
 Given = Annotated[str, validation.Required(validation.blank)]
@@ -140,6 +151,10 @@ async def incoming_call(request: web.Request) -> web.Response:
     form, query = await verified_form(request)
     sid, to_number, caller, org_id = form["call_sid"], form["to"], form["from_"], query["org_id"]
     async with db.transaction(request.app[keys.DB]) as conn:
+        refusal = await why_not_answered(request, conn, org_id, to_number)
+        if refusal is not None:  # rejected before it is answered: Twilio bills nothing, we count nothing
+            log.info("incoming call %s to %s rejected: %s", sid, to_number, refusal)
+            return twiml(REJECT)
         opened = await calls.open_inbound_call(conn, org_id, to_number, sid, caller)
         if opened is None:
             return twiml(agent_protocol.hangup_twiml("This number is not in service. Goodbye."))
@@ -154,6 +169,20 @@ async def incoming_call(request: web.Request) -> web.Response:
         log.warning("incoming call %s not connected to the voice agent: %s", sid, exc.message)
         return twiml(agent_protocol.hangup_twiml(NOT_AVAILABLE))
     return twiml(agent_protocol.stream_twiml(agent.stream_url(), agent_protocol.stream_parameters(config)))
+
+
+async def why_not_answered(request: web.Request, conn, org_id, to_number: str) -> str | None:
+    """Why the org may not take this call (its plan lapsed, or has no minutes left); None when it may."""
+    status = await numbers.number_status(conn, org_id, to_number)
+    if status is None:
+        return None  # not the org's number: answered as not in service
+    if status != "active":
+        return "the number is not active (the plan lapsed)"
+    try:
+        await usage.check_available(conn, org_id, request.app[keys.SETTINGS].plan_limits, "voice")
+    except errors.RateLimited as exc:
+        return exc.message
+    return None
 
 
 async def inbound_config(conn, opened: dict, to_number: str, from_number: str | None) -> dict:

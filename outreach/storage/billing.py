@@ -11,6 +11,7 @@ import datetime
 import asyncpg
 
 from outreach.runtime import errors
+from outreach.storage import number_release
 
 STATE = """SELECT o.id, o.name, o.plan::text AS plan, o.plan_updated_at, o.stripe_customer_id,
                   o.stripe_subscription_id, u.email AS owner_email
@@ -49,8 +50,10 @@ async def save_customer(conn: asyncpg.Connection, org_id, customer_id: str) -> s
     return stored
 
 
-async def apply_change(conn: asyncpg.Connection, org_id, at: datetime.datetime, changes: dict) -> bool:
-    """Set the plan and/or Stripe ids as of `at`; False (nothing written) when the stored state is newer."""
+async def apply_change(conn: asyncpg.Connection, org_id, at: datetime.datetime, changes: dict, *,
+                       grace_days: int) -> bool:
+    """Set the plan and/or Stripe ids as of `at`; False (nothing written) when the stored state is newer.
+    The org's phone numbers follow the plan: a lapse stops them and releases them after `grace_days`."""
     unknown = set(changes) - set(CHANGEABLE)
     if unknown:
         raise ValueError(f"not billing columns: {sorted(unknown)}")
@@ -63,4 +66,6 @@ async def apply_change(conn: asyncpg.Connection, org_id, at: datetime.datetime, 
             WHERE id = $1 AND (plan_updated_at IS NULL OR plan_updated_at <= $2) RETURNING id""",
         org_id, at, *(changes[column] for column in columns),
     )
+    if updated is not None and "plan" in changes:
+        await number_release.follow_plan(conn, org_id, changes["plan"], grace_days)
     return updated is not None

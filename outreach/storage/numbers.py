@@ -77,6 +77,12 @@ async def held_by_another(conn: asyncpg.Connection, number: str, number_id) -> b
                                number, number_id)
 
 
+async def number_status(conn: asyncpg.Connection, org_id, number: str) -> str | None:
+    """The status of the org's number (active, inactive, pending); None when the org has no such number."""
+    return await conn.fetchval("SELECT status::text FROM phone_numbers WHERE org_id = $1 AND number = $2",
+                               org_id, number)
+
+
 async def create_number(conn: asyncpg.Connection, org_id, fields: dict) -> dict:
     """Store a number just bought (number, label, provider_sid); active at once."""
     return await sql.insert_owned(conn, "phone_numbers", COLUMNS, org_id, fields)

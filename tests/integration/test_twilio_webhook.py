@@ -152,6 +152,7 @@ async def test_without_twilio_credentials_callbacks_are_refused(http, api, pool)
 
 
 async def test_incoming_call_is_logged_and_connected_to_the_agent(hooks, fake_twilio, fake_agent, api, pool):
+    await pool.execute("UPDATE organizations SET plan = 'starter' WHERE id = $1", api.org_id)  # minutes to take it
     number = await insert_number(pool, api.org_id, number="+14155550123")
     lead = await insert_lead(pool, api.org_id, first_name="Olha", phone="+380501112233", company="Lviv Tea")
     await api.post("/api/dashboard/scripts", json={"name": "old", "content": "old pitch"})
@@ -187,6 +188,7 @@ async def test_incoming_call_is_logged_and_connected_to_the_agent(hooks, fake_tw
 async def test_incoming_call_without_the_agent_or_to_an_unknown_number_hangs_up(hooks, fake_twilio, fake_agent, api,
                                                                                   other, pool):
     await insert_number(pool, api.org_id, number="+14155550124")
+    await pool.execute("UPDATE organizations SET plan = 'starter'")  # minutes to take it
     fake_agent.refuse_next(503, "overloaded")
     for org_id, to in ((api.org_id, "+14155550124"), (other.org_id, "+14155550124")):
         url = f"{VOICE}?orgId={org_id}"
