@@ -11,7 +11,7 @@ import os
 import socket
 import sys
 
-from outreach import embedded, logs, service, terminal
+from outreach import embedded, logs, processes, service, terminal
 from outreach.runtime import errors
 from outreach.runtime.config import Settings
 
@@ -67,14 +67,15 @@ def main(argv: list[str] | None = None) -> int:
         serving = args.command == "serve"
         logs.configure_logging(json_lines=(settings.log_format or ("json" if serving else "text")) == "json",
                                access_log=serving)
+        quiet_third_party_startup()
         settings = service.complete_settings(settings)
-        servers = None
+        servers, started = None, processes.Tracker().start()
         if args.command != "watch":  # every other command reaches the database
             settings, servers = embedded.with_embedded_servers(settings)
         try:
             return asyncio.run(run(args, settings))
         finally:
-            del servers  # the embedded servers stop with the command
+            stop_everything_started(servers, started)
     except errors.ConfigError as exc:
         print(f"outreach: configuration error: {exc}", file=sys.stderr)
         return 2
@@ -83,6 +84,33 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+
+
+def stop_everything_started(servers: embedded.EmbeddedServers | None, started: processes.Tracker) -> None:
+    """Nothing the command started outlives it: Ray, then the embedded servers (daemons, nobody's children), then
+    whatever of its process tree is still running (Ray's agents survive Ray; see outreach/processes.py)."""
+    try:
+        service.stop_runtime()
+        if servers is not None:
+            servers.stop()
+    finally:  # whatever failed above, nothing is left running
+        started.stop_all()
+
+
+class StartupNoise(logging.Filter):
+    """Ray's start-up lines that say nothing to an operator of this service: its token authentication is on (as it
+    should be), its SIGTERM handler is ours, it started the local Ray we asked for."""
+
+    TEXTS = ("Token authentication is enabled", "SIGTERM handler is not set", "Started a local Ray instance")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not any(text in record.getMessage() for text in self.TEXTS)
+
+
+def quiet_third_party_startup() -> None:
+    """Ray logs through its own handler on the `ray` logger (records of its modules reach it by propagation)."""
+    for handler in logging.getLogger("ray").handlers:
+        handler.addFilter(StartupNoise())
 
 
 async def run(args, settings) -> int:

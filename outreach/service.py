@@ -18,7 +18,7 @@ import aiohttp
 from aiohttp import web
 
 from outreach import terminal
-from outreach.actors import remote, scheduler, senders
+from outreach.actors import remote, scheduler, senders, telegram_inbox
 from outreach.actors.number_release import NumberReleaser
 from outreach.http.app import Deps, build_app
 from outreach.runtime import crypto, errors, lead_csv
@@ -152,6 +152,9 @@ async def serve(settings: Settings) -> None:
         sweeping = asyncio.Event()
         sweeper = asyncio.create_task(sweep_leases(deps.pool, deps.runtime, settings, until=sweeping))
         waking = asyncio.create_task(build_scheduler(settings, deps).run())  # wakes campaigns whose leads come due
+        # Every active Telegram account's actor reads the replies its leads send.
+        inboxes = asyncio.create_task(telegram_inbox.keep_listening(deps.pool, deps.runtime.listen_telegram,
+                                                                    until=sweeping))
         releasing = asyncio.create_task(build_number_releaser(settings, deps).run(until=sweeping))  # lapsed plans
         runner = web.AppRunner(build_app(settings, deps), access_log=None, shutdown_timeout=SHUTDOWN_SECONDS)
         await runner.setup()
@@ -168,6 +171,7 @@ async def serve(settings: Settings) -> None:
             waking.cancel()
             await runner.cleanup()
             await sweeper
+            await inboxes
             await releasing
         log.info("stopped")
 

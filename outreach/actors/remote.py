@@ -19,6 +19,7 @@ import ray
 from outreach.actors import senders
 from outreach.actors.campaign_runner import CampaignRunner, RunnerOptions
 from outreach.actors.telegram_account import TelegramAccount
+from outreach.actors.telegram_inbox import TelegramInbox
 from outreach.actors.voice_line import VoiceLine
 from outreach.providers import openrouter
 from outreach.runtime.config import Settings
@@ -46,6 +47,12 @@ def init_ray(settings: Settings, temp_dir: str | None = None) -> None:
         return
     ray.init(address="local", num_cpus=settings.ray_num_cpus, include_dashboard=False, namespace=NAMESPACE,
              _node_ip_address="127.0.0.1", _temp_dir=temp_dir, log_to_driver=False)
+
+
+def shutdown_ray() -> None:
+    """Leave Ray: a local Ray started by init_ray stops with its actors; a cluster joined goes on."""
+    if ray.is_initialized():
+        ray.shutdown()
 
 
 class ActorBase:
@@ -151,21 +158,46 @@ class TelegramAccountActor(ActorBase):
         self.account_id = account_id
         self.account: TelegramAccount | None = None
         self._closing: asyncio.Task | None = None
+        self._listening: asyncio.Task | None = None
 
     async def send(self, campaign_id: str, username: str, text: str) -> SendResult:
         with self.busy():
-            async with self._setup:
-                if self.account is None:
-                    pool = await self.pool()
-                    try:
-                        sender = await senders.telegram_sender(self.settings, pool, self.account_id)
-                    except senders.SenderUnavailable as exc:
-                        return exc.result  # nothing sent or counted; the next send looks again
-                    self.account = TelegramAccount(
-                        self.account_id, telegram_accounts.PgAccountState(pool), sender, self.settings.telegram_pacing,
-                        warmup=self.settings.telegram_warmup, spread=self.settings.telegram_spread,
-                        clock=clock.clock_for(self.settings.shared_test_clock, self.redis()))
+            refusal = await self._ensure_account()
+            if refusal is not None:
+                return refusal
             return await self.account.send(campaign_id, username, text)
+
+    async def listen(self) -> bool:
+        """Read the account's replies while it is active (actors.telegram_inbox), on the client that sends;
+        True when listening. A second call finds the first one listening."""
+        if self._listening is None or self._listening.done():
+            if await self._ensure_account() is not None or not hasattr(self.account.sender, "listen"):
+                return False  # no usable session, or a sandbox account: nothing to read
+            inbox = TelegramInbox(self.account_id, await self.pool(), self.account.sender)
+            self._listening = asyncio.create_task(self._listen(inbox))
+        return True
+
+    async def _listen(self, inbox: TelegramInbox) -> None:
+        with self.busy():  # a listening account's actor does not exit when idle
+            try:
+                await inbox.run()
+            except Exception:  # the next supervisor pass (service.keep_inboxes) starts it again
+                log.exception("telegram account %s: stopped listening", self.account_id)
+
+    async def _ensure_account(self) -> SendResult | None:
+        """The account with its sender, built once; the refusal when it cannot send at all."""
+        async with self._setup:
+            if self.account is None:
+                pool = await self.pool()
+                try:
+                    sender = await senders.telegram_sender(self.settings, pool, self.account_id)
+                except senders.SenderUnavailable as exc:
+                    return exc.result  # nothing sent or counted; the next send looks again
+                self.account = TelegramAccount(
+                    self.account_id, telegram_accounts.PgAccountState(pool), sender, self.settings.telegram_pacing,
+                    warmup=self.settings.telegram_warmup, spread=self.settings.telegram_spread,
+                    clock=clock.clock_for(self.settings.shared_test_clock, self.redis()))
+        return None
 
     def _exit(self) -> None:
         self._closing = asyncio.get_running_loop().create_task(self._close_and_exit())
@@ -278,6 +310,11 @@ class RayRuntime:
 
     def resume(self, campaign_ids) -> list:
         return [self.run(campaign_id) for campaign_id in campaign_ids]
+
+    async def listen_telegram(self, account_ids) -> list:
+        """Every given account's actor reads its replies (created if need be; one already listening goes on)."""
+        handles = await asyncio.to_thread(lambda: [telegram_actor(account_id, self.settings) for account_id in account_ids])
+        return await asyncio.gather(*(handle.listen.remote() for handle in handles), return_exceptions=True)
 
     @staticmethod
     def actor_counts() -> dict[str, int]:

@@ -32,6 +32,8 @@ class Settings:
     clerk_jwks_url: str | None = None
     clerk_issuer: str | None = None
     clerk_authorized_parties: tuple[str, ...] = ()
+    clerk_secret_key: str | None = None  # Clerk's Backend API: a user's email when the session token has none
+    clerk_api_url: str = "https://api.clerk.com"
     clerk_webhook_secret: str | None = None  # Svix secret of Clerk's webhook (membership removals revoke keys)
     ray_address: str | None = None
     max_import_bytes: int = 20 * 1024 * 1024
@@ -101,6 +103,8 @@ class Settings:
             clerk_jwks_url=reader.text("CLERK_JWKS_URL"),
             clerk_issuer=reader.text("CLERK_ISSUER"),
             clerk_authorized_parties=reader.words("CLERK_AUTHORIZED_PARTIES"),
+            clerk_secret_key=reader.text("CLERK_SECRET_KEY"),
+            clerk_api_url=(reader.text("CLERK_API_URL") or "https://api.clerk.com").rstrip("/"),
             clerk_webhook_secret=reader.text("CLERK_WEBHOOK_SECRET"),
             ray_address=reader.text("RAY_ADDRESS"),
             max_import_bytes=reader.integer("OUTREACH_MAX_IMPORT_BYTES", 20 * 1024 * 1024),

@@ -1,4 +1,4 @@
-"""A local JWKS server and a token minter standing in for Clerk."""
+"""A local JWKS server, a token minter and the Backend API's `GET /v1/users/{id}`, standing in for Clerk."""
 from __future__ import annotations
 
 import json
@@ -12,12 +12,40 @@ from tests.fakes.server import LocalServer
 
 
 class FakeClerk(LocalServer):
+    secret_key = "sk_test_fake_clerk"
+
     def __init__(self):
         super().__init__()
         self.keys: dict[str, rsa.RSAPrivateKey] = {}
         self.fetches = 0
+        self.users: dict[str, dict] = {}
+        self.user_lookups: list[str] = []
         self.add_key("key-1")
         self.app.router.add_get("/.well-known/jwks.json", self.jwks)
+        self.app.router.add_get("/v1/users/{user_id}", self.get_user)
+
+    @property
+    def api_url(self) -> str:
+        return self.url("")
+
+    def add_user(self, user_id: str, *emails: str, primary: int = 0) -> None:
+        """A user as the Backend API answers it: its addresses, one of them primary."""
+        addresses = [{"id": f"idn_{index}_{user_id}", "object": "email_address", "email_address": email,
+                      "verification": {"status": "verified"}} for index, email in enumerate(emails)]
+        self.users[user_id] = {"id": user_id, "object": "user", "email_addresses": addresses,
+                               "primary_email_address_id": addresses[primary]["id"] if addresses else None,
+                               "first_name": None, "last_name": None}
+
+    async def get_user(self, request: web.Request) -> web.Response:
+        if request.headers.get("Authorization") != f"Bearer {self.secret_key}":
+            return web.json_response({"errors": [{"code": "authentication_invalid", "message": "Unauthorized"}]},
+                                     status=401)
+        user_id = request.match_info["user_id"]
+        self.user_lookups.append(user_id)
+        if user_id not in self.users:
+            return web.json_response({"errors": [{"code": "resource_not_found", "message": "not found"}]},
+                                     status=404)
+        return web.json_response(self.users[user_id])
 
     @property
     def jwks_url(self) -> str:
