@@ -128,6 +128,7 @@ class CampaignRunner:
         self.slots = {name: asyncio.Semaphore(self.options.concurrency.get(name, 4)) for name in policy.CHANNEL_NAMES}
         self.attempts = Batcher(self._flush_attempts, self.options.batch_size, self.options.flush_delay)
         self.outcomes = Batcher(self._flush_outcomes, self.options.batch_size, self.options.flush_delay)
+        self.releases = Batcher(self._flush_releases, self.options.batch_size, self.options.flush_delay)
 
     async def _process_all(self) -> None:
         cursor, in_flight = FIRST_CURSOR, set()
@@ -213,7 +214,7 @@ class CampaignRunner:
                 return await self._end(lead, choice.outcome, last_channel, choice.reason)
             result = await self._try_channel(lead, choice.channel, step)
             if result is PAUSED:
-                return await self.store.release_leads([lead["id"]])
+                return await self.releases.submit(lead["id"])
             if result is None:
                 continue
             last_channel = choice.channel
@@ -282,6 +283,8 @@ class CampaignRunner:
         subject, text = message
         key = idempotency_key(self.campaign_id, lead, channel)
         async with self.slots[channel]:
+            if self._paused:  # queued for a slot when the pause came: give the lead back without a round trip
+                return PAUSED
             verdict = await self.attempts.submit((lead["id"], channel, key, lead.get("step", 0)))
             if verdict == PAUSED:
                 return PAUSED
@@ -339,6 +342,12 @@ class CampaignRunner:
                 return [PAUSED] * len(jobs)
             verdicts = await self.store.start_attempts(self.campaign["plan"], jobs)
         return [verdicts[(job[0], job[1])] for job in jobs]
+
+    async def _flush_releases(self, lead_ids: list) -> list:
+        """Leads a pause caught before their send go back to pending together, so a pause is prompt however
+        many leads were waiting."""
+        await self.store.release_leads(lead_ids)
+        return [None] * len(lead_ids)
 
     async def _flush_outcomes(self, items: list) -> list:
         batch = OutcomeBatch()

@@ -49,11 +49,11 @@ async def email_stack(ray_cluster, ray_settings, settings, pool, redis, fake):
     """Factory: an org whose campaigns run on Ray through the real Resend adapter, pointed at the fake."""
     clients = []
 
-    async def make(name: str = "healing", **overrides) -> Stack:
+    async def make(name: str = "healing", options: RunnerOptions = WIDE, **overrides) -> Stack:
         actor_settings = dataclasses.replace(ray_settings, **{
             "sandbox": False, "resend_api_key": fake.api_key, "resend_api_url": fake.url(),
             "email_from": "Runner <runner@outreach.test>", **overrides})
-        runtime = remote.RayRuntime(actor_settings, WIDE)
+        runtime = remote.RayRuntime(actor_settings, options)
         client = TestClient(TestServer(build_app(settings, Deps(pool=pool, redis=redis, runtime=runtime)),
                                        host="127.0.0.1"))
         await client.start_server()
@@ -199,6 +199,27 @@ async def test_pause_takes_every_waiting_lead_back_within_a_second(email_stack, 
     await until_completed(pool, campaign_id, timeout=90)
     assert len(fake.sent) > sent_when_paused
     await assert_each_lead_emailed_once(pool, fake, campaign_id)
+
+
+async def test_pause_is_prompt_with_leads_queued_behind_the_send_slots(email_stack, pool, fake):
+    """Leads claimed but waiting for one of the channel's send slots, and sends waiting on the limiter: after
+    `pause`, all of them are back to pending within a second; what went out went out once."""
+    queued = RunnerOptions(batch_size=100, max_in_flight=1000, concurrency={"email": 100, "telegram": 4, "voice": 4})
+    stack = await email_stack(options=queued, resend_rate_per_second=5)
+    campaign_id = await setup_campaign(stack.api, pool, 400)
+    assert (await stack.api.post(f"{BASE}/{campaign_id}/start")).status == 200
+    await wait_until(lambda: some_sent(fake, 3), timeout=30)
+    assert not await none_in_progress(pool, campaign_id)
+
+    assert (await stack.api.post(f"{BASE}/{campaign_id}/pause")).status == 200
+    paused_at = time.monotonic()
+    await wait_until(lambda: none_in_progress(pool, campaign_id), timeout=5, describe=lambda: run_state(pool, campaign_id))
+    assert time.monotonic() - paused_at < 1.0
+
+    states = dict(await pool.fetch("SELECT state::text, count(*) FROM campaign_leads WHERE campaign_id = $1 GROUP BY 1",
+                                   uuid.UUID(campaign_id)))
+    assert set(states) == {"sent", "pending"} and states["sent"] == len(fake.sent)
+    assert len({to for email in fake.sent for to in email["to"]}) == len(fake.sent)
 
 
 async def none_in_progress(pool, campaign_id) -> bool:
