@@ -80,7 +80,7 @@ async def deps_ctx(settings: Settings, with_runtime: bool = False) -> AsyncItera
             stripe_ctx(settings) as stripe_port, email_ports_ctx(settings, redis) as email_ports:
         yield Deps(pool=pool, redis=redis, runtime=runtime, stripe=stripe_port, liqpay=build_liqpay(settings),
                    twilio=senders.build_twilio(settings), voice_agent=senders.build_voice_agent(settings),
-                   clerk_users=build_clerk_users(settings),
+                   clerk_users=build_clerk_users(settings), demo_telegram=build_demo_telegram(settings, runtime),
                    **email_ports)
 
 
@@ -121,6 +121,16 @@ async def stripe_ctx(settings: Settings) -> AsyncIterator[stripe_provider.Stripe
         yield port
     finally:
         await port.close()
+
+
+def build_demo_telegram(settings: Settings, runtime):
+    """Who sends the landing page's demo message: the configured account's actor (where campaigns run), else the
+    sandbox when sandboxed; None otherwise (a 503 naming OUTREACH_DEMO_TELEGRAM_ACCOUNT)."""
+    if settings.demo_telegram_account and runtime is not None:
+        return remote.DemoTelegram(settings, settings.demo_telegram_account)
+    if settings.sandbox:
+        return sandbox.SandboxTelegram(senders.sandbox_outcomes(settings, "telegram"))
+    return None
 
 
 def build_clerk_users(settings: Settings) -> clerk.ClerkUsers | None:

@@ -159,6 +159,7 @@ class TelegramAccountActor(ActorBase):
         self.account: TelegramAccount | None = None
         self._closing: asyncio.Task | None = None
         self._listening: asyncio.Task | None = None
+        self._started = asyncio.Event()
 
     async def send(self, campaign_id: str, username: str, text: str) -> SendResult:
         with self.busy():
@@ -168,20 +169,25 @@ class TelegramAccountActor(ActorBase):
             return await self.account.send(campaign_id, username, text)
 
     async def listen(self) -> bool:
-        """Read the account's replies while it is active (actors.telegram_inbox), on the client that sends;
-        True when listening. A second call finds the first one listening."""
+        """Read the account's replies while it is active (actors.telegram_inbox), on the client that sends.
+        Returns once it listens and has caught up (True), or could not start (False); a second call finds the
+        first one listening."""
         if self._listening is None or self._listening.done():
             if await self._ensure_account() is not None or not hasattr(self.account.sender, "listen"):
                 return False  # no usable session, or a sandbox account: nothing to read
             inbox = TelegramInbox(self.account_id, await self.pool(), self.account.sender)
-            self._listening = asyncio.create_task(self._listen(inbox))
-        return True
+            self._started = asyncio.Event()
+            self._listening = asyncio.create_task(self._listen(inbox, self._started))
+        started = asyncio.create_task(self._started.wait())
+        await asyncio.wait({started, self._listening}, return_when=asyncio.FIRST_COMPLETED)
+        started.cancel()
+        return self._started.is_set()
 
-    async def _listen(self, inbox: TelegramInbox) -> None:
+    async def _listen(self, inbox: TelegramInbox, started: asyncio.Event) -> None:
         with self.busy():  # a listening account's actor does not exit when idle
             try:
-                await inbox.run()
-            except Exception:  # the next supervisor pass (service.keep_inboxes) starts it again
+                await inbox.run(started)
+            except Exception:  # the next pass of telegram_inbox.keep_listening starts it again
                 log.exception("telegram account %s: stopped listening", self.account_id)
 
     async def _ensure_account(self) -> SendResult | None:
@@ -273,6 +279,22 @@ class RayEntities:
     async def call(self, line: dict, request: CallRequest) -> SendResult:
         handle = await asyncio.to_thread(voice_actor, line["id"], self.settings, line["max_concurrent_calls"])
         return await handle.call.remote(request)
+
+
+@dataclasses.dataclass
+class DemoTelegram:
+    """The landing page's demo message, sent by one account (OUTREACH_DEMO_TELEGRAM_ACCOUNT) through its actor:
+    its daily limit and pacing apply, as to any campaign send."""
+
+    settings: Settings
+    account_id: str
+
+    async def send_message(self, username: str, text: str) -> SendResult:
+        handle = await asyncio.to_thread(telegram_actor, self.account_id, self.settings)
+        try:
+            return await handle.send.remote(None, username, text)
+        except ray.exceptions.RayActorError as exc:
+            return SendResult("unknown", error=f"Telegram account actor died during the send: {exc}")
 
 
 def existing_campaign_actor(campaign_id):

@@ -56,7 +56,8 @@ class TelegramAccount:
     async def _take_turn(self, campaign_id) -> SendResult | None:
         """Count this send against the account (None), or say why it cannot go now and from when it may."""
         for _ in range(TURNS):
-            settings = await self.store.active_campaign_settings(campaign_id)
+            # No campaign: the public demo message (http/demo.py), paced and counted like any send, no window.
+            settings = {} if campaign_id is None else await self.store.active_campaign_settings(campaign_id)
             if settings is None:
                 return unavailable("Campaign is not active")
             now = await self.clock.now()

@@ -39,6 +39,7 @@ class Deps:
     twilio: object = None  # providers.twilio.Twilio; None when Twilio is not configured
     voice_agent: object = None  # providers.voice_agent.VoiceAgent; None without VOICE_AGENT_URL and _SECRET
     clerk_users: object = None  # providers.clerk.ClerkUsers; None without CLERK_SECRET_KEY
+    demo_telegram: object = None  # sends the public demo message (actors.remote.DemoTelegram, or the sandbox)
     sender_domains: object = None  # providers.resend_domains.ResendDomains; None without Resend (or in sandbox)
 
 
@@ -61,6 +62,7 @@ def build_app(settings: Settings, deps: Deps) -> web.Application:
     app[keys.TWILIO] = deps.twilio
     app[keys.VOICE_AGENT] = deps.voice_agent
     app[keys.CLERK_USERS] = deps.clerk_users
+    app[keys.DEMO_TELEGRAM] = deps.demo_telegram
     app[keys.SENDER_DOMAINS] = deps.sender_domains
     app.on_startup.append(openapi.publish)
     app.on_cleanup.append(close_resources)

@@ -1,4 +1,4 @@
-"""Public demo routes: which channels this deployment can use, and the landing page's demo email."""
+"""Public demo routes: which channels this deployment can use, and the landing page's demo email and message."""
 from __future__ import annotations
 
 import hashlib
@@ -8,7 +8,7 @@ import uuid
 from aiohttp import web
 
 from outreach.http import channels, email, keys, params, validation, wire
-from outreach.runtime import errors
+from outreach.runtime import errors, optout
 from outreach.runtime.ports import OutboundEmail
 
 DEMO_WINDOW_SECONDS = 3600
@@ -21,6 +21,18 @@ DEMO_TEXT = ("Hi there,\n\nThis is the email a campaign sends when you try the d
              "reply.\n\nWould a short call this week to see it on your own leads be useful?\n\nBest regards")
 class DemoEmail(validation.Model):
     email: validation.Text(strip=True, max_length=channels.MAX_ADDRESS, pattern=channels.ADDRESS, format="email")
+
+
+class DemoTelegram(validation.Model):
+    username: validation.Text(strip=True, max_length=200)
+
+
+DEMO_MESSAGE = ("Hi! This is the message a campaign sends when you try the demo: written for the lead, sent from "
+                "a real Telegram account, paced and within its daily limit. Worth a short call this week?")
+TELEGRAM_NOT_CONFIGURED = ("Demo Telegram is not configured: set OUTREACH_DEMO_TELEGRAM_ACCOUNT (the id of an "
+                           "account added with `outreach telegram add`), or run with OUTREACH_SANDBOX=1")
+# What the demo account says when it cannot send now (daily limit, pacing, flood wait): the visitor waits.
+ACCOUNT_WAITS = ("account_unavailable", "flood_wait", "peer_flood")
 
 
 class DemoStatus(validation.Reply):
@@ -104,6 +116,42 @@ def demo_sender(request: web.Request) -> tuple[object, str]:
     return port, sender
 
 
+@params.accepts(body=DemoTelegram)
+@params.answers(200, validation.Success)
+async def send_demo_telegram(request: web.Request) -> web.Response:
+    """The demo message, once per username an hour across replicas (a Redis claim taken before sending, given
+    back if nothing was sent), a few per caller an hour; the account's own daily limit and pacing apply."""
+    username = demo_username((await params.body(request))["username"])
+    port = keys.required(request, keys.DEMO_TELEGRAM, TELEGRAM_NOT_CONFIGURED)
+    redis = request.app[keys.REDIS]
+    caller = "demo:telegram-client:" + hashlib.sha256((request.remote or "unknown").encode()).hexdigest()
+    if await count_in_window(redis, caller, DEMO_WINDOW_SECONDS) > DEMO_PER_CLIENT_PER_HOUR:
+        raise errors.RateLimited("Too many demo messages from this address (rate limit). Try again later.",
+                                 retry_after=DEMO_WINDOW_SECONDS)
+    claim = "demo:telegram:" + hashlib.sha256(username.encode()).hexdigest()
+    if not await redis.set(claim, "1", nx=True, ex=DEMO_WINDOW_SECONDS):
+        raise errors.RateLimited("Demo message already sent to this username (rate limit: one an hour). "
+                                 "Try again later.", retry_after=DEMO_WINDOW_SECONDS)
+    result = await port.send_message(username, DEMO_MESSAGE)
+    if result.outcome != "sent" and result.outcome != "unknown":  # unknown: it may have gone, keep the claim
+        await redis.delete(claim)
+    if result.outcome in ACCOUNT_WAITS:
+        raise errors.RateLimited(f"The demo Telegram account is rate limited: {result.error}. Try again later.",
+                                 retry_after=result.retry_after or DEMO_WINDOW_SECONDS)
+    if not result.ok:
+        raise errors.ProviderError(f"Failed to send: {result.error or result.outcome}")
+    return wire.json_response({"success": True})
+
+
+def demo_username(raw: str) -> str:
+    """`@Name` -> `name`, as the contract normalises it; a Telegram username or the contract's 400."""
+    try:
+        return optout.normalise_username(raw)
+    except errors.Invalid:
+        raise errors.Invalid("Invalid username") from None
+
+
 def add_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/api/demo/status", demo_status)
     router.add_post("/api/demo/email", send_demo_email)
+    router.add_post("/api/demo/telegram", send_demo_telegram)

@@ -27,6 +27,7 @@ LIQPAY = web.AppKey("liqpay", object)  # providers.liqpay.LiqPay
 TWILIO = web.AppKey("twilio", object)  # providers.twilio.Twilio
 VOICE_AGENT = web.AppKey("voice_agent", object)  # providers.voice_agent.VoiceAgent
 CLERK_USERS = web.AppKey("clerk_users", object)  # providers.clerk.ClerkUsers (CLERK_SECRET_KEY)
+DEMO_TELEGRAM = web.AppKey("demo_telegram", object)  # runtime.ports.TelegramSender: the demo account's actor, or sandbox
 SENDER_DOMAINS = web.AppKey("sender_domains", object)  # providers.resend_domains.ResendDomains
 
 

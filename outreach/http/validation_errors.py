@@ -100,6 +100,7 @@ MESSAGES: dict[str, dict[str, str | Mapping[str, str | Callable]]] = {
     "VoiceReplace": {"selectedVoices": VOICES, "language": OPTION, "personality": OPTION,
                      "speed": "speed must be a number from {minimum} to {maximum}"},
     "DemoEmail": {"email": "Valid email is required"},
+    "DemoTelegram": {"username": "Invalid username"},
     "ApiKeyCreate": {"name": "Name is required"},
     "ApiKeyDeleteQuery": {"id": {"missing": "Key ID is required", "type": "Key not found"}},
     "PlanChoice": {"planId": policy.INVALID_PLAN},

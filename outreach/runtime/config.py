@@ -33,6 +33,7 @@ class Settings:
     clerk_issuer: str | None = None
     clerk_authorized_parties: tuple[str, ...] = ()
     clerk_secret_key: str | None = None  # Clerk's Backend API: a user's email when the session token has none
+    demo_telegram_account: str | None = None  # the Telegram account (id) that sends POST /api/demo/telegram
     clerk_api_url: str = "https://api.clerk.com"
     clerk_webhook_secret: str | None = None  # Svix secret of Clerk's webhook (membership removals revoke keys)
     ray_address: str | None = None
@@ -104,6 +105,7 @@ class Settings:
             clerk_issuer=reader.text("CLERK_ISSUER"),
             clerk_authorized_parties=reader.words("CLERK_AUTHORIZED_PARTIES"),
             clerk_secret_key=reader.text("CLERK_SECRET_KEY"),
+            demo_telegram_account=reader.text("OUTREACH_DEMO_TELEGRAM_ACCOUNT"),
             clerk_api_url=(reader.text("CLERK_API_URL") or "https://api.clerk.com").rstrip("/"),
             clerk_webhook_secret=reader.text("CLERK_WEBHOOK_SECRET"),
             ray_address=reader.text("RAY_ADDRESS"),
