@@ -69,9 +69,14 @@ class Lead(validation.Reply):
     created_at: datetime.datetime
 
 
+class LeadPagination(params.Pagination):
+    total_capped: Annotated[bool, Field(description="true when more leads match than `total`, which is then a floor: "
+                                        "counting stops past 10,000 matches and past the page asked for")]
+
+
 class LeadList(validation.Reply):
     leads: list[Lead]
-    pagination: params.Pagination
+    pagination: LeadPagination
 
 
 class LeadsImported(validation.Reply):
@@ -106,10 +111,10 @@ async def list_leads(request: web.Request) -> web.Response:
     values = params.query(request)
     page = params.page_of(values)
     async with db.connection(request.app[keys.DB]) as conn:
-        rows, total = await leads.list_leads(conn, principal(request).org_id, page, search=values["search"],
-                                             status=values["status"])
+        rows, total, capped = await leads.list_leads(conn, principal(request).org_id, page,
+                                                     search=values["search"], status=values["status"])
     return wire.json_response({"leads": [wire.to_wire(row) for row in rows],
-                               "pagination": params.pagination(page, total)})
+                               "pagination": {**params.pagination(page, total), "totalCapped": capped}})
 
 
 @params.accepts(body=LeadCreate)

@@ -11,17 +11,35 @@ COLUMNS = (
     "id, org_id, campaign_id, first_name, last_name, phone, email, telegram_username, company,"
     " metadata, status, timezone, created_at"
 )
-FILTER = "org_id = $1 AND ($2::lead_status IS NULL OR status = $2) AND ($3::text IS NULL OR search_text ILIKE $3)"
+EXACT_TOTAL_UP_TO = 10_000  # matches counted exactly; past this (and past the page asked for) the total is capped
+
+
+def lead_filter(org_id, search: str | None, status: str | None) -> tuple[str, list]:
+    """The WHERE clause and its arguments, holding only the conditions given, so every plan is the one that fits
+    (a `$n IS NULL OR ...` arm keeps a generic plan off the trigram index)."""
+    clauses, args = ["org_id = $1"], [org_id]
+    if status:
+        args.append(status)
+        clauses.append(f"status = ${len(args)}")
+    if search:
+        args.append(f"%{sql.escape_like(search)}%")
+        clauses.append(f"search_text ILIKE ${len(args)}")
+    return " AND ".join(clauses), args
 
 
 async def list_leads(conn: asyncpg.Connection, org_id, page: Page, *, search: str | None, status: str | None):
-    pattern = f"%{sql.escape_like(search)}%" if search else None
-    rows = await conn.fetch(
-        f"SELECT {COLUMNS} FROM leads WHERE {FILTER} ORDER BY created_at DESC, id DESC LIMIT $4 OFFSET $5",
-        org_id, status, pattern, page.limit, page.offset,
-    )
-    total = await conn.fetchval(f"SELECT count(*) FROM leads WHERE {FILTER}", org_id, status, pattern)
-    return sql.as_dicts(rows), total
+    """One page, newest first, with the number of matches and whether that number is a floor: counting stops
+    past max(EXACT_TOTAL_UP_TO, the end of this page), so a total over a million leads costs what 10,000 do."""
+    where, args = lead_filter(org_id, search, status)
+    at = len(args)
+    rows = await conn.fetch(f"SELECT {COLUMNS} FROM leads WHERE {where} ORDER BY created_at DESC, id DESC"
+                            f" LIMIT ${at + 1} OFFSET ${at + 2}", *args, page.limit, page.offset)
+    if len(rows) < page.limit and (rows or page.offset == 0):  # the last page: its end is the total
+        return sql.as_dicts(rows), page.offset + len(rows), False
+    cap = max(EXACT_TOTAL_UP_TO, page.offset + page.limit)
+    counted = await conn.fetchval(f"SELECT count(*) FROM (SELECT 1 FROM leads WHERE {where} LIMIT ${at + 1})"
+                                  " AS matched", *args, cap + 1)
+    return sql.as_dicts(rows), min(counted, cap), counted > cap
 
 
 async def create_lead(conn: asyncpg.Connection, org_id, fields: dict, quota: tuple = (None, None)) -> dict:

@@ -36,7 +36,7 @@ async def test_migrations_and_lead_search_work_without_pg_trgm(tmp_path):
             async with db.connection(pool) as conn:
                 await leads.create_lead(conn, org, {"first_name": "Olga", "email": "olga@acme.io"})
                 await leads.create_lead(conn, org, {"first_name": "Ivan", "company": "Globex"})
-                rows, total = await leads.list_leads(conn, org, Page(1, 25), search="ACME", status=None)
+                rows, total, _ = await leads.list_leads(conn, org, Page(1, 25), search="ACME", status=None)
         assert total == 1 and rows[0]["first_name"] == "Olga"
     finally:
         await asyncio.to_thread(servers.postgres.cleanup)

@@ -47,7 +47,7 @@ async def test_status_filter_and_pagination(api):
     assert (await api.get(f"{BASE}?status=rejected")).body["pagination"]["total"] == 1
     assert (await api.get(f"{BASE}?status=all")).body["pagination"]["total"] == 3
     page = (await api.get(f"{BASE}?limit=2&page=2")).body
-    assert page["pagination"] == {"page": 2, "limit": 2, "total": 3, "totalPages": 2}
+    assert page["pagination"] == {"page": 2, "limit": 2, "total": 3, "totalPages": 2, "totalCapped": False}
     assert len(page["leads"]) == 1
     assert (await api.get(f"{BASE}?limit=1000")).body["pagination"]["limit"] == 100
     assert (await api.get(f"{BASE}?page=-3")).body["pagination"]["page"] == 1
