@@ -1,4 +1,6 @@
-"""The live page: a static page (no build step, no CDN) that watches campaigns over the websocket feed."""
+"""The live page: a static page (no build step, no CDN), a self-hoster's dashboard over the existing API routes:
+pick leads, create a campaign, write its templates and sequence steps, execute, start, pause, and watch it over
+the websocket feed."""
 from __future__ import annotations
 
 import functools
