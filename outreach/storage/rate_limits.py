@@ -111,8 +111,12 @@ class SharedRateLimiter:
                 return False
 
     def _start_booking(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._booker is not None and self._booker.get_loop() is not loop:  # reused in another event loop
+            self._booker, self._queue = None, collections.deque(turn for turn in self._queue
+                                                                if turn.get_loop() is loop)
         if self._booker is None or self._booker.done():
-            self._booker = asyncio.get_running_loop().create_task(self._book_waiters())
+            self._booker = loop.create_task(self._book_waiters())
 
     async def _book_waiters(self) -> None:
         """One Redis call at a time books turns for the waiters at the front of the queue (and writes a hold)."""

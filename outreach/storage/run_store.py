@@ -74,8 +74,13 @@ class Reconnecting:
 
 
 def is_transient(exc: BaseException) -> bool:
-    # asyncpg says "connection is closed" with an InterfaceError, which otherwise means a misuse
-    return isinstance(exc, TRANSIENT_ERRORS) or isinstance(exc, asyncpg.InterfaceError) and "closed" in str(exc)
+    """A connection lost with the server. asyncpg also reports it as an interface or internal error ("connection
+    is closed"; "another operation is in progress" on a connection whose operation died with the server),
+    which otherwise mean a misuse: a run store never shares a connection, so here they mean the server went."""
+    if isinstance(exc, TRANSIENT_ERRORS):
+        return True
+    return isinstance(exc, (asyncpg.InterfaceError, asyncpg.InternalClientError)) and any(
+        words in str(exc) for words in ("closed", "another operation"))
 
 
 class PgRunStore:

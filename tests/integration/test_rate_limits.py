@@ -7,6 +7,7 @@ import asyncio
 import os
 import socket
 import time
+import uuid
 
 import pytest
 import redis.asyncio as aioredis
@@ -45,14 +46,21 @@ class CountingFallback(RateLimiter):
 async def small_redis():
     """A client whose pool holds only two connections: more concurrent Redis calls than that would fail."""
     client = aioredis.from_url(REDIS_URL, max_connections=2)
-    await client.flushdb()
     yield client
-    await client.flushdb()
     await client.aclose()
 
 
+@pytest.fixture(autouse=True)
+def account():
+    """A Resend account of this test's own, so that nothing else sharing the Redis database shares its limit."""
+    ACCOUNT["key"] = f"re_test_{uuid.uuid4().hex}"
+
+
+ACCOUNT = {"key": "re_test_key"}
+
+
 def limiter(redis, per_second: int, **kwargs) -> SharedRateLimiter:
-    return SharedRateLimiter(redis, key_for("resend", "re_test_key"), per_second,
+    return SharedRateLimiter(redis, key_for("resend", ACCOUNT["key"]), per_second,
                              fallback=CountingFallback(per_second), **kwargs)
 
 
@@ -122,3 +130,22 @@ async def test_without_redis_each_process_keeps_to_its_share_of_the_rate(small_r
     assert processes[0].degraded and processes[0].fallback.turns == 4
     assert processes[0].fallback.interval == pytest.approx(2 / 10)  # half of 10/s: two processes were live
     assert clock() - start >= 3 * 2 / 10 - 1e-9
+
+
+def test_a_limiter_kept_across_event_loops_still_grants_turns():
+    """A process-wide limiter (cached per account) may outlive the event loop it first ran in."""
+    client_urls = REDIS_URL
+
+    async def one_turn(shared: dict) -> float:
+        client = aioredis.from_url(client_urls)
+        try:
+            if "limiter" not in shared:
+                shared["limiter"] = limiter(client, 50)
+            shared["limiter"].redis, shared["limiter"]._script = client, None
+            return await asyncio.wait_for(shared["limiter"].wait(), timeout=5)
+        finally:
+            await client.aclose()
+
+    shared: dict = {}
+    assert asyncio.run(one_turn(shared)) < 1
+    assert asyncio.run(one_turn(shared)) < 1
