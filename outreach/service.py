@@ -27,7 +27,7 @@ from outreach.providers import clerk, liqpay, openrouter, resend, resend_domains
 from outreach.providers import stripe as stripe_provider
 from outreach.storage import api_keys, db, leads, leases, migrate, orgs, runs, telegram_accounts
 from outreach.storage import clock, timers
-from outreach.storage import lead_import, number_release, usage
+from outreach.storage import lead_import, number_release, replies, usage
 from outreach.storage.redis_store import redis_ctx
 
 log = logging.getLogger(__name__)
@@ -163,8 +163,8 @@ async def serve(settings: Settings) -> None:
         sweeper = asyncio.create_task(sweep_leases(deps.pool, deps.runtime, settings, until=sweeping))
         waking = asyncio.create_task(build_scheduler(settings, deps).run())  # wakes campaigns whose leads come due
         # Every active Telegram account's actor reads the replies its leads send.
-        inboxes = asyncio.create_task(telegram_inbox.keep_listening(deps.pool, deps.runtime.listen_telegram,
-                                                                    until=sweeping))
+        inboxes = asyncio.create_task(telegram_inbox.keep_listening(
+            lambda: replies.listening_accounts(deps.pool), deps.runtime.listen_telegram, until=sweeping))
         releasing = asyncio.create_task(build_number_releaser(settings, deps).run(until=sweeping))  # lapsed plans
         runner = web.AppRunner(build_app(settings, deps), access_log=None, shutdown_timeout=SHUTDOWN_SECONDS)
         await runner.setup()

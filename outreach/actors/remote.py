@@ -26,6 +26,7 @@ from outreach.runtime.config import Settings
 from outreach.runtime.ports import CallRequest, SendResult
 from outreach.storage import db, leases, telegram_accounts
 from outreach.storage import clock
+from outreach.storage import replies
 from outreach.storage.redis_store import open_redis
 from outreach.storage.run_store import PgAccountStore, PgRunStore, Reconnecting, RedisEventSink
 
@@ -175,7 +176,8 @@ class TelegramAccountActor(ActorBase):
         if self._listening is None or self._listening.done():
             if await self._ensure_account() is not None or not hasattr(self.account.sender, "listen"):
                 return False  # no usable session, or a sandbox account: nothing to read
-            inbox = TelegramInbox(self.account_id, await self.pool(), self.account.sender)
+            inbox = TelegramInbox(self.account_id, replies.PgInbox(await self.pool(), self.account_id),
+                                  self.account.sender)
             self._started = asyncio.Event()
             self._listening = asyncio.create_task(self._listen(inbox, self._started))
         started = asyncio.create_task(self._started.wait())

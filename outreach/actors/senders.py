@@ -132,7 +132,8 @@ async def telegram_sender(settings: Settings, pool, account_id):
     except errors.ConfigError as exc:  # the server's key, not the account: every account is affected
         log.error("telegram account %s: %s", account_id, exc)
         raise SenderUnavailable(SendResult("not_sent", error=str(exc), channel_blocked=True)) from exc
-    client = telegram.build_client(plain, settings.telegram_api_id, settings.telegram_api_hash)
+    # receive_updates: the same client (one session, one process) listens for the leads' replies
+    client = telegram.build_client(plain, settings.telegram_api_id, settings.telegram_api_hash, True)
     return telegram.TelethonSender(client, peers=telegram_accounts.PgPeers(pool, account_id))
 
 

@@ -15,7 +15,7 @@ import dataclasses
 import inspect
 from collections.abc import Awaitable, Callable
 
-from telethon import TelegramClient, errors as tl_errors, utils
+from telethon import TelegramClient, errors as tl_errors, events, utils
 from telethon.sessions import StringSession
 from telethon.tl import functions, types
 
@@ -23,6 +23,8 @@ from outreach.runtime import errors
 from outreach.runtime.ports import SendResult
 
 SEND_TIMEOUT = 60.0
+DIALOG_PAGE = 100  # dialogs read when catching up on replies that arrived while nobody listened
+HISTORY_PAGE = 100  # unread messages read per dialog
 OFFLINE_PAUSE = 60  # seconds an account rests when Telegram cannot be reached
 
 # Telethon errors that are about our account: the account actor pauses, cools down or bans it.
@@ -47,10 +49,20 @@ LEAD_ERRORS = (
 )
 
 
-def build_client(session: str | None, api_id: int, api_hash: str) -> TelegramClient:
-    """A client for one account's StringSession (None: a new login), not yet connected."""
-    return TelegramClient(StringSession(session), api_id, api_hash, flood_sleep_threshold=0, receive_updates=False,
-                          raise_last_call_error=True)
+def build_client(session: str | None, api_id: int, api_hash: str, receive_updates: bool = False) -> TelegramClient:
+    """A client for one account's StringSession (None: a new login), not yet connected. `receive_updates`: the
+    account's actor listens for replies; a login or a one-off send asks Telegram for no updates."""
+    return TelegramClient(StringSession(session), api_id, api_hash, flood_sleep_threshold=0,
+                          receive_updates=receive_updates, raise_last_call_error=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class Incoming:
+    """A private message someone sent to the account."""
+
+    peer_id: int  # the sender's Telegram user id
+    message_id: int
+    text: str
 
 
 class MemoryPeers:
@@ -92,6 +104,37 @@ class TelethonSender:
             return SendResult("invalid_recipient", error=f"@{name} is a channel or group, not a person")
         return await self._send(peer, text)
 
+    async def listen(self, on_incoming: Callable[[Incoming], Awaitable[None]]) -> None:
+        """Connect, and from now on hand each incoming private message to `on_incoming` (Telethon's
+        NewMessage(incoming=True) while the client is connected; it reconnects by itself)."""
+
+        async def handle(event: events.NewMessage.Event) -> None:
+            if isinstance(event.message.peer_id, types.PeerUser):  # a person, not a group or a channel
+                await on_incoming(incoming_of(event.message))
+
+        self.client.add_event_handler(handle, events.NewMessage(incoming=True))
+        await self._connect()
+
+    async def unread_since(self, last_seen: int) -> list[Incoming]:
+        """Incoming private messages newer than `last_seen` in the dialogs that have unread messages: what
+        arrived while nobody listened. Oldest first."""
+        await self._connect()
+        dialogs = await asyncio.wait_for(self.client(functions.messages.GetDialogsRequest(
+            offset_date=None, offset_id=0, offset_peer=types.InputPeerEmpty(), limit=DIALOG_PAGE, hash=0)),
+            self.timeout)
+        users = {user.id: user for user in dialogs.users}
+        found: list[Incoming] = []
+        for dialog in dialogs.dialogs:
+            user = users.get(getattr(dialog.peer, "user_id", None))
+            if user is None or dialog.unread_count == 0 or dialog.top_message <= last_seen:
+                continue
+            history = await asyncio.wait_for(self.client(functions.messages.GetHistoryRequest(
+                peer=types.InputPeerUser(user.id, user.access_hash or 0), offset_id=0, offset_date=None,
+                add_offset=0, limit=HISTORY_PAGE, max_id=0, min_id=last_seen, hash=0)), self.timeout)
+            found += [incoming_of(message) for message in history.messages
+                      if isinstance(message, types.Message) and not message.out and message.id > last_seen]
+        return sorted(found, key=lambda message: message.message_id)
+
     async def close(self) -> None:
         async with self._connecting:
             if self.client.is_connected():
@@ -130,6 +173,10 @@ class TelethonSender:
             return SendResult("unknown", error=f"Telegram did not confirm the message: {exc!r}")
         sent_id = message_id(result)
         return SendResult("sent", provider_id=f"{peer.user_id}:{sent_id}" if sent_id is not None else None)
+
+
+def incoming_of(message: types.Message) -> Incoming:
+    return Incoming(peer_id=message.peer_id.user_id, message_id=message.id, text=message.message or "")
 
 
 def input_user(resolved: types.contacts.ResolvedPeer) -> types.InputPeerUser | None:

@@ -88,9 +88,10 @@ async def advance_status(conn: asyncpg.Connection, org_id, provider_id: str, sta
 
 
 async def record_reply(conn: asyncpg.Connection, org_id, from_email: str, *, subject: str, content: str,
-                       provider_id: str | None) -> dict | None:
+                       provider_id: str | None, verified: bool = True, checks: dict | None = None) -> dict | None:
     """An inbound email from one of the org's leads (address compared without case): logged, and the last
-    email sent to that lead marked `replied`. None when no lead of the org has this address."""
+    email sent to that lead marked `replied`. None when no lead of the org has this address.
+    A reply whose sender is not `verified` is logged with that flag and its `checks`, and changes no status."""
     row = await conn.fetchrow(
         """WITH lead AS (
                SELECT id, campaign_id FROM leads WHERE org_id = $1 AND lower(email) = lower($2)
@@ -100,15 +101,17 @@ async def record_reply(conn: asyncpg.Connection, org_id, from_email: str, *, sub
                WHERE m.org_id = $1 AND m.channel = 'email' AND m.direction = 'outbound' AND m.status <> 'failed'
                ORDER BY m.created_at DESC, m.id DESC LIMIT 1
            ), replied AS (
-               UPDATE messages SET status = 'replied' WHERE org_id = $1 AND id = (SELECT id FROM original)
+               UPDATE messages SET status = 'replied' WHERE org_id = $1 AND id = (SELECT id FROM original) AND $6
                RETURNING id
            )
            INSERT INTO messages (org_id, lead_id, campaign_id, channel, direction, status, content, metadata,
                                  provider_id, parent_id)
            SELECT $1, l.id, coalesce((SELECT campaign_id FROM original), l.campaign_id), 'email', 'inbound',
-                  'delivered', $3, $4, $5, (SELECT id FROM replied)
+                  'delivered', $3, $4, $5, coalesce((SELECT id FROM replied), (SELECT id FROM original))
            FROM lead l
            RETURNING id, lead_id, parent_id""",
-        org_id, from_email, content, {"subject": subject, "fromEmail": from_email}, provider_id,
+        org_id, from_email, content,
+        {"subject": subject, "fromEmail": from_email, "verified": verified, **({"checks": checks} if checks else {})},
+        provider_id, verified,
     )
     return dict(row) if row else None

@@ -104,7 +104,41 @@ def attach(client, fake: "FakeTelegram") -> "FakeTelegram":
     if client.session.auth_key:
         fake.auth_key = client.session.auth_key
     client._sender = fake
+    fake.client = client  # where incoming updates go (deliver)
     return fake
+
+
+# --- incoming messages ---------------------------------------------------------------------------
+
+
+def dialog(peer_user: types.User, top_message: int, unread_count: int) -> types.Dialog:
+    return types.Dialog(peer=types.PeerUser(peer_user.id), top_message=top_message, read_inbox_max_id=0,
+                        read_outbox_max_id=0, unread_count=unread_count, unread_mentions_count=0,
+                        unread_reactions_count=0, unread_poll_votes_count=0, notify_settings=types.PeerNotifySettings())
+
+
+def incoming(message_id: int, sender: types.User, text: str, out: bool = False) -> types.Message:
+    return types.Message(id=message_id, peer_id=types.PeerUser(sender.id), date=NOW, message=text, out=out,
+                         from_id=None if out else types.PeerUser(sender.id))
+
+
+def dialogs(*entries: tuple[types.User, int, int]) -> Reply:
+    """messages.getDialogs: (user, top message id, unread count) per private dialog."""
+    return Reply(functions.messages.GetDialogsRequest, types.messages.Dialogs(
+        dialogs=[dialog(*entry) for entry in entries], messages=[], chats=[],
+        users=list({entry[0].id: entry[0] for entry in entries}.values())))
+
+
+def history(*messages: types.Message) -> Reply:
+    """messages.getHistory of one dialog: the messages above the request's min_id, newest first as Telegram
+    answers."""
+
+    def answer(request: functions.messages.GetHistoryRequest):
+        newer = [message for message in messages if message.id > request.min_id]
+        return types.messages.Messages(messages=sorted(newer, key=lambda message: -message.id), topics=[], chats=[],
+                                       users=[])
+
+    return Reply(functions.messages.GetHistoryRequest, answer)
 
 
 class FakeTelegram:
@@ -121,6 +155,8 @@ class FakeTelegram:
         self.chores: list[TLObject] = []  # requests the client made on its own
         self.connections = 0
         self.connection = None
+        self.client = None  # set by attach()
+        self.pts = 1  # the update state answered to updates.getState; each delivered update moves it on
         self._user_connected = False
         self._disconnected_future: asyncio.Future | None = None
 
@@ -174,6 +210,14 @@ class FakeTelegram:
             self.me = answer.user  # logged in: from now on the client is this user
         return future
 
+    def deliver(self, sender: types.User, message_id: int, text: str) -> None:
+        """A private message from `sender` arrives, as Telegram pushes it to a client that receives updates
+        (updateShortMessage, in pts order), through Telethon's own update loop and event handlers."""
+        self.pts += 1
+        update = types.UpdateShortMessage(id=message_id, user_id=sender.id, message=text, pts=self.pts, pts_count=1,
+                                          date=NOW, out=False)
+        self.client._updates_queue.put_nowait(update)
+
     # --- answers -------------------------------------------------------------------------------
 
     def _answer(self, envelope):
@@ -198,7 +242,7 @@ class FakeTelegram:
         if isinstance(request, functions.users.GetUsersRequest) and request.id == [types.InputUserSelf()]:
             return [self.me] if self.me else unauthorized
         if isinstance(request, functions.updates.GetStateRequest):
-            return types.updates.State(pts=1, qts=0, date=NOW, seq=1, unread_count=0) if self.me else unauthorized
+            return types.updates.State(pts=self.pts, qts=0, date=NOW, seq=1, unread_count=0) if self.me else unauthorized
         if isinstance(request, functions.updates.GetDifferenceRequest):
             return types.updates.DifferenceEmpty(date=NOW, seq=1) if self.me else unauthorized
         return None

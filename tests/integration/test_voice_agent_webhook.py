@@ -52,7 +52,8 @@ async def stored(pool, call_id) -> dict:
 async def test_a_signed_report_is_stored_in_the_call_log(hooks, agent, api, pool):
     call = await insert_call(pool, api.org_id, status="in_progress")
     status, body = await post(hooks, *agent.signed_report(full_report(call)))
-    assert (status, body) == (200, {"success": True, "callId": str(call["id"])})
+    assert (status, body) == (200, {"success": True, "callId": str(call["id"]), "qualified": False,
+                                    "suppressed": False})  # a call of no lead: no lead to qualify
     row = await stored(pool, call["id"])
     assert row["transcript"] == TRANSCRIPT
     assert row["transcription"] == "assistant: Hello, this is Olena from Acme.\nuser: Hi! Tell me more."
@@ -119,7 +120,9 @@ async def test_bad_reports_are_400_and_write_nothing(hooks, agent, api, pool):
     cases = [
         ({**base, "callLogId": "nope", "summary": "x"}, "callLogId must be a UUID"),
         ({"callLogId": str(call["id"]), "summary": "x"}, "orgId must be a UUID"),
-        (base, "The report has none of: transcript, summary, sentiment, sentimentScore, score, recordingUrl"),
+        (base, "The report has none of: transcript, summary, sentiment, sentimentScore, score, recordingUrl, "
+               "doNotCall"),
+        ({**base, "doNotCall": "yes"}, "doNotCall must be a boolean"),
         ({**base, "transcript": "hello"}, "transcript must be an array of {role: assistant|user, content: string}"),
         ({**base, "transcript": [{"role": "system", "content": "x"}]},
          "transcript must be an array of {role: assistant|user, content: string}"),
