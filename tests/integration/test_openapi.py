@@ -26,6 +26,7 @@ from outreach.http.app import Deps, build_app
 from outreach.providers.liqpay import LiqPay
 from outreach.providers.openrouter import OpenRouterDrafter
 from outreach.providers.resend import ResendEmail
+from outreach.providers.sandbox import SandboxOutcomes, SandboxTelegram
 from outreach.providers.stripe import StripeBilling
 from outreach.providers.voice_agent import VoiceAgent
 from outreach.storage import db, orgs
@@ -79,7 +80,8 @@ async def http(settings, pool, redis, fakes):
              "liqpay": LiqPay("public_fuzz", "private_fuzz"), "twilio": twilio_port(twilio),
              "voice_agent": VoiceAgent(agent.url(), agent.secret),
              "email": ResendEmail(resend.api_key, resend.url(), rate_per_second=1000, timeout=2),
-             "drafter": OpenRouterDrafter(openrouter.api_key, openrouter.url(), timeout=2)}
+             "drafter": OpenRouterDrafter(openrouter.api_key, openrouter.url(), timeout=2),
+             "demo_telegram": SandboxTelegram(SandboxOutcomes("telegram", mix={"sent": 1.0}))}
     client = TestClient(TestServer(build_app(settings, Deps(pool=pool, redis=redis, **ports)), host="127.0.0.1"))
     await client.start_server()
     yield client
