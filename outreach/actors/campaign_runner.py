@@ -25,6 +25,7 @@ from outreach.runtime.ports import ChannelDispatcher, Clock, EventSink, RunStore
 log = logging.getLogger(__name__)
 FIRST_CURSOR = (datetime.datetime.min, uuid.UUID(int=0))  # before every (due_at, lead_id); min is '-infinity'
 PAUSED = "paused"
+IDLE_CLAIM_SECONDS = 0.05  # while sends are in flight and no lead is due, how often the run looks for new due ones
 REMOTE_CHANNELS = ("telegram", "voice")  # sent by another actor: a failure there leaves the outcome unknown
 
 
@@ -140,10 +141,10 @@ class CampaignRunner:
             leads = await self.store.claim_leads(cursor, self.options.batch_size, self.now)
             if not leads and not in_flight:
                 break
-            if not leads:  # the leads in flight may come due again (a next step without delay): claim after them
-                done, in_flight = await asyncio.wait(in_flight)
+            if not leads:  # leads come due meanwhile (and those in flight may, at a step without delay): look again
+                done, in_flight = await asyncio.wait(in_flight, timeout=IDLE_CLAIM_SECONDS,
+                                                     return_when=asyncio.FIRST_COMPLETED)
                 raise_failures(done, in_flight)
-                await self.outcomes.drain()
                 continue
             cursor = (leads[-1]["due_at"], leads[-1]["id"])
             claimed_at = time.monotonic()
@@ -206,7 +207,7 @@ class CampaignRunner:
         order = self.order if step.channel == sequences.ANY else [step.channel]
         last_channel = None
         while True:
-            closed = self._closed_channels(lead, order)
+            closed = sequences.closed_channels(self.window, self.now, lead.get("timezone"), order)
             choice = policy.choose_channel(lead, order, attempted, {**closed, **self.blocked}, True)
             if choice.channel is None:
                 if choice.outcome == "deferred":
@@ -232,24 +233,14 @@ class CampaignRunner:
     def _step(self, lead: dict) -> sequences.Step:
         return self.steps[min(lead.get("step", 0), len(self.steps) - 1)]
 
-    def _closed_channels(self, lead: dict, order: list[str]) -> dict[str, str]:
-        """Channels whose window (in the lead's time zone) is closed now, with why."""
-        closed = {}
-        for name in order:
-            if self.window.next_send_time(self.now, lead.get("timezone"), name) > self.now:
-                closed[name] = ("Outside the lead's calling window" if name == "voice"
-                                else "Outside the lead's sending window")
-        return closed
-
     async def _defer(self, lead: dict, channel: str | None, reason: str, closed: dict, attempted: dict) -> None:
         """No channel can be used now. When a window is what holds the lead, it waits for the earliest one to
         open, with no one clicking `start`; otherwise (a limit, no account) it waits, pending, with the reason."""
-        openings = {name: self.window.next_send_time(self.now, lead.get("timezone"), name) for name in closed
-                    if name not in attempted and name not in self.blocked
-                    and lead.get(policy.CHANNEL_CONTACT[policy.Channel(name)])}
-        if openings:
-            first = min(openings, key=openings.get)
-            return await self._wait(lead, channel, closed[first], openings[first])
+        candidates = [name for name in closed if name not in attempted and name not in self.blocked
+                      and lead.get(policy.CHANNEL_CONTACT[policy.Channel(name)])]
+        opening = sequences.first_opening(self.window, self.now, lead.get("timezone"), candidates)
+        if opening:
+            return await self._wait(lead, channel, closed[opening[0]], opening[1])
         await self.outcomes.submit(Ended(lead, "pending", channel, reason, step=lead.get("step", 0)))
 
     async def _wait(self, lead: dict, channel: str | None, reason: str | None, until: datetime.datetime) -> None:
@@ -281,7 +272,7 @@ class CampaignRunner:
         if message is None or isinstance(message, SendResult):
             return message
         subject, text = message
-        key = idempotency_key(self.campaign_id, lead, channel)
+        key = sequences.idempotency_key(self.campaign_id, lead["id"], lead.get("step", 0), channel)
         async with self.slots[channel]:
             if self._paused:  # queued for a slot when the pause came: give the lead back without a round trip
                 return PAUSED
@@ -392,12 +383,6 @@ class CampaignRunner:
 
     def _progress_event(self) -> dict:
         return {"type": "progress", **self._count_fields()}
-
-
-def idempotency_key(campaign_id: str, lead: dict, channel: str) -> str:
-    """`campaign:lead:channel` for the first step (as before sequences), `campaign:lead:step:channel` after."""
-    step = lead.get("step", 0)
-    return f"{campaign_id}:{lead['id']}:{step}:{channel}" if step else f"{campaign_id}:{lead['id']}:{channel}"
 
 
 def raise_failures(done: set[asyncio.Task], others: set[asyncio.Task]) -> None:

@@ -11,7 +11,7 @@ from outreach.http import keys, leads as lead_routes, params, validation, wire
 from outreach.http.auth import principal
 from outreach.runtime import policy, sequences
 from outreach.runtime.models import CampaignStatus
-from outreach.storage import campaigns, db, timers
+from outreach.storage import campaigns, clock, db, timers
 
 
 def not_given(value) -> bool:
@@ -210,8 +210,14 @@ async def list_campaign_leads(request: web.Request) -> web.Response:
 async def assign_leads(request: web.Request) -> web.Response:
     campaign_id = params.path_id(request, message="Campaign not found")
     lead_ids = await lead_ids_from(request, campaign_id)
+    org_id = principal(request).org_id
     async with db.transaction(request.app[keys.DB]) as conn:
-        assigned = await campaigns.assign_leads(conn, principal(request).org_id, campaign_id, lead_ids)
+        assigned = await campaigns.assign_leads(conn, org_id, campaign_id, lead_ids)
+        campaign = await campaigns.get_campaign(conn, org_id, campaign_id)
+        if campaign["status"] == CampaignStatus.ACTIVE.value:  # a running sequence takes them in by itself
+            now = await clock_of(request).now()
+            first_due = sequences.first_due(now, now, sequences.steps_or_one_shot(campaign["settings"]))
+            await timers.wake_for_new_leads(conn, campaign_id, first_due or now)
     return wire.json_response({"success": True, "assigned": assigned})
 
 
@@ -223,6 +229,11 @@ async def unassign_leads(request: web.Request) -> web.Response:
     async with db.transaction(request.app[keys.DB]) as conn:
         removed = await campaigns.unassign_leads(conn, principal(request).org_id, campaign_id, lead_ids)
     return wire.json_response({"success": True, "removed": removed})
+
+
+def clock_of(request: web.Request):
+    """The clock "is it due" is decided by: the system's (tests: one shared through Redis with the actors)."""
+    return clock.clock_for(request.app[keys.SETTINGS].shared_test_clock, request.app[keys.REDIS])
 
 
 async def tell_runtime_paused(request: web.Request, campaign_id) -> None:

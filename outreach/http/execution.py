@@ -11,7 +11,7 @@ from outreach.http import campaigns as campaign_routes, keys, params, validation
 from outreach.http.auth import principal
 from outreach.runtime import errors, policy, sequences, templates
 from outreach.runtime.models import CampaignStatus
-from outreach.storage import campaigns, clock, db, events, runs, timers
+from outreach.storage import campaigns, db, events, runs, timers
 
 COUNTS = ("total", "processed", "succeeded", "failed", "skipped", "unknown", "pending")
 
@@ -148,14 +148,9 @@ async def change_status(request: web.Request, wanted: CampaignStatus, check, rea
         return row
 
 
-def clock_of(request: web.Request):
-    """The clock "is it due" is decided by: the system's (tests: one shared through Redis with the actors)."""
-    return clock.clock_for(request.app[keys.SETTINGS].shared_test_clock, request.app[keys.REDIS])
-
-
 async def future_start(request: web.Request, campaign: dict):
     """The campaign's scheduledAt when it is still ahead (by the clock), else None."""
-    now = await clock_of(request).now()
+    now = await campaign_routes.clock_of(request).now()
     scheduled = campaign.get("scheduled_at")
     return scheduled if scheduled is not None and scheduled > now else None
 
@@ -163,7 +158,7 @@ async def future_start(request: web.Request, campaign: dict):
 async def arm(request: web.Request, conn, campaign: dict):
     """Set the timers of a campaign that starts (or resumes): its leads not yet started begin at its scheduledAt
     when that is ahead, plus their first step's delay; returns that future start, or None when it runs now."""
-    now = await clock_of(request).now()
+    now = await campaign_routes.clock_of(request).now()
     begins_at = await future_start(request, campaign)
     starts_at = begins_at or now
     steps = sequences.steps_or_one_shot(campaign["settings"])

@@ -139,3 +139,26 @@ def next_due(sent_at: datetime.datetime, steps: tuple[Step, ...], step_index: in
 
 def is_last(steps: tuple[Step, ...], step_index: int) -> bool:
     return step_index >= len(steps) - 1
+
+
+def idempotency_key(campaign_id, lead_id, step: int, channel: str) -> str:
+    """`campaign:lead:channel` for the first step (as before sequences), `campaign:lead:step:channel` after."""
+    return f"{campaign_id}:{lead_id}:{step}:{channel}" if step else f"{campaign_id}:{lead_id}:{channel}"
+
+
+def closed_channels(windows, now: datetime.datetime, timezone: str | None, order: list[str]) -> dict[str, str]:
+    """The channels of `order` whose window (windows.CampaignWindows, in the lead's time zone) is closed now,
+    with why."""
+    return {name: ("Outside the lead's calling window" if name == "voice" else "Outside the lead's sending window")
+            for name in order if windows.next_send_time(now, timezone, name) > now}
+
+
+def first_opening(windows, now: datetime.datetime, timezone: str | None,
+                  candidates: list[str]) -> tuple[str, datetime.datetime] | None:
+    """Of the closed channels the lead could still be reached on, the one whose window opens first, and when;
+    None when there is none (no window is what holds the lead)."""
+    openings = {name: windows.next_send_time(now, timezone, name) for name in candidates}
+    if not openings:
+        return None
+    first = min(openings, key=openings.get)
+    return first, openings[first]

@@ -38,6 +38,19 @@ async def arm_campaign(conn: asyncpg.Connection, campaign_id, starts_at: datetim
     await notify_due(conn, starts_at)
 
 
+async def wake_for_new_leads(conn: asyncpg.Connection, campaign_id, first_due: datetime.datetime) -> None:
+    """Leads added to an active campaign begin their first step at `first_due` (its delay after now): their
+    due time is set, and the campaign wakes then if nothing wakes it sooner."""
+    await conn.execute(
+        """UPDATE campaign_leads SET due_at = $2
+           WHERE campaign_id = $1 AND state = 'pending' AND step = 0 AND due_at = '-infinity'""",
+        campaign_id, first_due,
+    )
+    await conn.execute("UPDATE campaigns SET next_due_at = least(next_due_at, $2) WHERE id = $1", campaign_id,
+                       first_due)
+    await notify_due(conn, first_due)
+
+
 async def due_waiting(conn: asyncpg.Connection, campaign_id, now: datetime.datetime) -> int:
     """Pending leads already due that a run left waiting (a plan limit, no account with capacity)."""
     return await conn.fetchval(

@@ -5,7 +5,7 @@ import datetime
 
 import pytest
 
-from outreach.runtime import errors, sequences
+from outreach.runtime import errors, sequences, windows
 
 T0 = datetime.datetime(2026, 3, 2, 10, 0, tzinfo=datetime.timezone.utc)
 THREE_STEPS = [
@@ -78,3 +78,22 @@ def test_a_steps_templates_lie_over_the_campaigns():
 
 def test_a_stored_invalid_sequence_runs_as_one_step():
     assert sequences.steps_or_one_shot({"sequence": [{"channel": "fax"}]}) == sequences.ONE_SHOT
+
+
+def test_the_idempotency_key_carries_the_step_after_the_first():
+    assert sequences.idempotency_key("c", "l", 0, "email") == "c:l:email"
+    assert sequences.idempotency_key("c", "l", 2, "email") == "c:l:2:email"
+
+
+def test_a_lead_outside_its_windows_waits_for_the_first_one_to_open():
+    windows_ = windows.windows_for({"sendingWindow": {"start": "09:00", "end": "17:00"}})  # calls: 09:00-20:00
+    evening = datetime.datetime(2026, 1, 5, 18, 30, tzinfo=datetime.timezone.utc)  # Monday, 18:30 UTC
+    closed = sequences.closed_channels(windows_, evening, "UTC", ["email", "voice"])
+    assert closed == {"email": "Outside the lead's sending window"}
+    night = evening.replace(hour=22)
+    closed = sequences.closed_channels(windows_, night, "UTC", ["email", "voice"])
+    assert sequences.first_opening(windows_, night, "UTC", list(closed)) == (
+        "email", datetime.datetime(2026, 1, 6, 9, 0, tzinfo=datetime.timezone.utc))
+    assert sequences.first_opening(windows_, night, "Asia/Tokyo", ["voice"]) == (  # 07:00 in Tokyo
+        "voice", datetime.datetime(2026, 1, 6, 0, 0, tzinfo=datetime.timezone.utc))
+    assert sequences.first_opening(windows_, night, "UTC", []) is None
