@@ -200,8 +200,8 @@ class CampaignRunner:
         unknown = next((name for name, a in recorded.items() if a.get("outcome") == "unknown"), None)
         if unknown:
             return await self._end(lead, "unknown", unknown, "Outcome unknown after a restart")
-        if lead.get("status") == "rejected":
-            return await self._end(lead, "skipped", None, "Lead is rejected", last_step=True)
+        if lead.get("excluded"):  # suppressed, rejected, or outside the campaign's audience (storage.suppressions)
+            return await self._end(lead, "skipped", None, lead["excluded"], last_step=True)
         attempted = {name: a.get("error") or a["outcome"] for name, a in recorded.items() if a.get("outcome")}
         step = self._step(lead)
         order = self.order if step.channel == sequences.ANY else [step.channel]

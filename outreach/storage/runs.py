@@ -11,9 +11,11 @@ import datetime
 import asyncpg
 
 from outreach.runtime import errors, policy
+from outreach.storage import suppressions
 
 LEAD_FIELDS = "l.id, l.first_name, l.last_name, l.phone, l.email, l.telegram_username, l.company, l.timezone, l.status"
 USAGE_COLUMN = {"email": "emails", "telegram": "telegram", "voice": "minutes"}
+RELEASED = "paused"  # the runner's verdict for "send nothing, record nothing" (its PAUSED)
 
 
 def month_start(now: datetime.datetime | None = None) -> datetime.date:
@@ -89,7 +91,8 @@ async def claim_leads(conn: asyncpg.Connection, campaign_id, after: tuple, size:
             FROM claimed c JOIN leads l ON l.id = c.lead_id ORDER BY c.due_at, l.id""",
         campaign_id, after[0], after[1], size, now,
     )
-    return [dict(row) for row in rows]
+    excluded = await suppressions.ineligible(conn, campaign_id, [row["id"] for row in rows])
+    return [{**dict(row), "excluded": excluded.get(row["id"])} for row in rows]  # the runner skips those
 
 
 async def start_attempts(conn: asyncpg.Connection, campaign_id, org_id, plan: str, jobs: list[tuple],
@@ -100,7 +103,12 @@ async def start_attempts(conn: asyncpg.Connection, campaign_id, org_id, plan: st
     (this channel was already attempted for the lead) or a limit message (nothing written).
     An email attempt left without an outcome by a crash is handed out again: its key makes the
     provider drop a second send.
+    A lead suppressed since it was claimed gets no attempt: it is ended `skipped` here and handed back as
+    RELEASED (nothing to send, nothing to record).
     """
+    held = await suppressions.hold_suppressed(conn, org_id, campaign_id, [job[0] for job in jobs])
+    released = {(job[0], job[1]): RELEASED for job in jobs if job[0] in held}
+    jobs = [job for job in jobs if job[0] not in held]
     rows = await conn.fetch(
         """INSERT INTO attempts (campaign_id, lead_id, org_id, channel, idempotency_key, step)
            SELECT $1, u.lead_id, $2, u.channel::message_channel, u.key, u.step
@@ -131,7 +139,7 @@ async def start_attempts(conn: asyncpg.Connection, campaign_id, org_id, plan: st
                 campaign_id, channel, refused, [steps[lead_id] for lead_id in refused],
             )
             verdicts.update({(lead_id, channel): message for lead_id in refused})
-    return verdicts
+    return {**verdicts, **released}
 
 
 async def reserve_usage(conn: asyncpg.Connection, org_id, plan: str, channel: str, lead_ids: list,
@@ -186,7 +194,8 @@ WITH finished AS (
     WHERE cl.campaign_id = $1 AND cl.lead_id = u.lead_id
     RETURNING cl.lead_id
 ), contacted AS (
-    UPDATE leads SET status = 'contacted' WHERE id = ANY($11::uuid[]) AND status = 'new' RETURNING id
+    UPDATE leads SET status = 'contacted' WHERE id = ANY($11::uuid[]) AND status = 'new' AND status_set_by IS NULL
+    RETURNING id
 ), logged AS (
     INSERT INTO messages (org_id, lead_id, campaign_id, channel, direction, status, content, metadata, provider_id)
     SELECT $12, u.lead_id, $1, u.channel::message_channel, 'outbound', u.status::message_status, u.content,

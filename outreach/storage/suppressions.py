@@ -80,7 +80,7 @@ async def delete_suppression(conn: asyncpg.Connection, org_id, suppression_id) -
 
 # --- the checks on the send paths --------------------------------------------------------------------
 
-SKIP_INELIGIBLE = f"""
+INELIGIBLE = f"""
 WITH audience AS (
     SELECT ARRAY(SELECT jsonb_array_elements_text(
                      CASE WHEN jsonb_typeof(settings #> '{{audience,statuses}}') = 'array'
@@ -89,25 +89,24 @@ WITH audience AS (
     FROM campaigns WHERE id = $1
 ), verdict AS (  -- the audience admits leads to the first step; a later step follows who entered
     SELECT l.id, CASE WHEN {LEAD_SUPPRESSED} THEN '{SUPPRESSED}'
-                      WHEN l.status = 'rejected' OR NOT (l.status::text = ANY(a.statuses)
-                                                         OR (c.step > 0 AND l.status IN ('contacted', 'qualified')))
+                      WHEN l.status = 'rejected' THEN 'Lead is rejected'
+                      WHEN NOT (l.status::text = ANY(a.statuses)
+                                OR (c.step > 0 AND l.status IN ('contacted', 'qualified')))
                           THEN 'Lead is ' || l.status::text || ', outside the campaign''s audience'
                  END AS reason
     FROM leads l JOIN campaign_leads c ON c.campaign_id = $1 AND c.lead_id = l.id CROSS JOIN audience a
     WHERE l.id = ANY($2::uuid[])
 )
-UPDATE campaign_leads cl SET state = {ENDED}, error = v.reason, updated_at = now()
-FROM verdict v WHERE cl.campaign_id = $1 AND cl.lead_id = v.id AND v.reason IS NOT NULL
-RETURNING cl.lead_id
+SELECT id, reason FROM verdict WHERE reason IS NOT NULL
 """
 
 
-async def skip_ineligible(conn: asyncpg.Connection, campaign_id, lead_ids: list) -> set:
-    """End `skipped`, with the reason, the claimed leads the campaign may not contact: suppressed ones, and
-    those whose status is outside its audience (runtime.optout.audience). Returns their ids."""
+async def ineligible(conn: asyncpg.Connection, campaign_id, lead_ids: list) -> dict:
+    """Why each of these claimed leads may not be contacted by the campaign ({lead_id: reason}, only those):
+    suppressed, rejected, or a status outside its audience (runtime.optout.audience)."""
     if not lead_ids:
-        return set()
-    return {row["lead_id"] for row in await conn.fetch(SKIP_INELIGIBLE, campaign_id, lead_ids)}
+        return {}
+    return {row["id"]: row["reason"] for row in await conn.fetch(INELIGIBLE, campaign_id, lead_ids)}
 
 
 async def hold_suppressed(conn: asyncpg.Connection, org_id, campaign_id, lead_ids: list) -> set:

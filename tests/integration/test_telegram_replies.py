@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import datetime
 
 import pytest
 
@@ -197,3 +198,39 @@ async def test_every_account_that_may_write_is_told_to_listen(pool, contacted, a
 
     assert await keep_listening(lambda: listening_accounts(pool), listen) == [contacted["account"]["id"]]
     assert told == [[contacted["account"]["id"]]]
+
+
+async def test_a_telegram_reply_between_two_steps_means_the_second_is_never_sent(api, pool, redis, listening):
+    """Step 1 on Telegram, step 2 a day later on any channel: the lead answers in between (through the account's
+    inbox, on the scripted transport), so step 2 goes out on no channel, now or later."""
+    from tests.integration.test_runner import WEEKDAY_NOON, FixedClock, campaign_with_leads, make_runner
+
+    two_steps = {"sequence": [{"channel": "telegram"}, {"channel": "any", "delay": {"days": 1}}]}
+    lead_row = {"firstName": "Lead", "telegramUsername": "lead_one", "email": "lead@example.com",
+                "phone": "+14155550100"}
+    campaign_id, (lead_id,) = await campaign_with_leads(api, pool, 0, channels=("telegram", "email", "voice"),
+                                                        leads=[lead_row], settings=two_steps)
+    clock = FixedClock(WEEKDAY_NOON)
+    sent = {"telegram": {"sent": 1.0}, "email": {"sent": 1.0}, "voice": {"sent": 1.0}}
+    first = await make_runner(pool, redis, campaign_id, mixes=sent, clock=clock).run()
+    assert first["status"] == "active"
+    assert [tuple(row) for row in await pool.fetch("SELECT step, channel::text FROM attempts")] == [(0, "telegram")]
+
+    account = await factories.insert_telegram_account(
+        pool, api.org_id, status="active", session=crypto.encrypt("test-secret", fake.session_string()))
+    await factories.insert_row(pool, "telegram_peers", account_id=account["id"], username="lead_one",
+                               user_id=LEAD.id, access_hash=LEAD.access_hash)
+    actor, server = listening(account["id"], [fake.dialogs()])
+    await actor.listen()
+    server.deliver(LEAD, 7, "Thanks, not now")
+
+    async def replied():
+        return await pool.fetchval("SELECT replied_at IS NOT NULL FROM campaign_leads WHERE lead_id = $1", lead_id)
+
+    await wait_until(replied)
+    clock.current = WEEKDAY_NOON + datetime.timedelta(days=2)
+    second = await make_runner(pool, redis, campaign_id, mixes=sent, clock=clock).run()
+    assert second["status"] == "completed"
+    assert [tuple(row) for row in await pool.fetch("SELECT step, channel::text FROM attempts")] == [(0, "telegram")]
+    row = await pool.fetchrow("SELECT state::text, error FROM campaign_leads WHERE lead_id = $1", lead_id)
+    assert tuple(row) == ("sent", "Lead replied")
