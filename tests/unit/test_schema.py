@@ -190,3 +190,25 @@ def test_replies_require_every_key_and_say_which_may_be_null():
     described = validation.json_schema(Row)
     assert described["properties"]["note"] == {"type": "string", "nullable": True}
     assert described["required"] == ["id", "note"] and "title" not in described
+
+
+def models_by_name() -> dict[str, type[validation.Model]]:
+    from outreach.http import app  # noqa: F401 (imports every route module, and so every model)
+
+    found, pending = {}, list(validation.Model.__subclasses__())
+    while pending:
+        model = pending.pop()
+        found.setdefault(model.__name__, model)
+        pending.extend(model.__subclasses__())
+    return found
+
+
+def test_every_text_of_the_table_names_a_field_of_a_model():
+    """A typo in the table would silently fall back to a default text: every entry must name a real field."""
+    models = models_by_name()
+    for name, fields in validation_errors.MESSAGES.items():
+        assert name in models, name
+        for field in fields:
+            assert field == validation_errors.MODEL or field in models[name].aliases.values(), (name, field)
+    for name, field in validation_errors.NOT_FOUND:
+        assert field in models[name].aliases.values(), (name, field)
