@@ -14,15 +14,18 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from outreach import service
-from outreach.actors import remote
+from outreach.actors import remote, senders
 from outreach.actors.campaign_runner import RunnerOptions
 from outreach.http.app import Deps, build_app
+from outreach.providers import resend
+from outreach.runtime.ports import OutboundEmail
 from tests.conftest import tenant_on
 from tests.fakes.resend import FakeResend, Faults
 from tests.integration.test_execution import setup_campaign
 from tests.integration.test_rate_limits import busiest_second
 
 BASE = "/api/dashboard/campaigns"
+ONE_EMAIL = OutboundEmail(sender="Api <api@outreach.test>", to="", reply_to=None, subject="Hello", text="Hi")
 # Many sends in flight, as in production: the limiter, not the runner, decides the pace.
 WIDE = RunnerOptions(batch_size=100, max_in_flight=1000, concurrency={"email": 500, "telegram": 4, "voice": 4})
 
@@ -158,17 +161,26 @@ async def some_sent(fake: FakeResend, count: int) -> bool:
     return len(fake.sent) >= count
 
 
-async def test_several_processes_and_campaigns_keep_to_one_shared_rate(email_stack, pool, fake):
+async def test_several_processes_and_campaigns_keep_to_one_shared_rate(email_stack, pool, redis, fake):
     stack = await email_stack(resend_rate_per_second=40)
     campaigns = [await setup_campaign(stack.api, pool, 0) for _ in range(3)]
     await add_leads(stack, pool, campaigns, per_campaign=80)
+    # This (API) process sends through the account too, as `email/send` does: its own limiter, the same schedule.
+    api_email = resend.ResendEmail(fake.api_key, fake.url(),
+                                   limiter=senders.shared_limiter(redis, "resend", fake.api_key, 40))
 
     for campaign_id in campaigns:  # three campaign actors: three processes booking turns on one schedule
         assert (await stack.api.post(f"{BASE}/{campaign_id}/start")).status == 200
+    try:
+        sent = await asyncio.gather(*(api_email.send_email(dataclasses.replace(ONE_EMAIL, to=f"api{index}@example.com"),
+                                                           f"api-{index}") for index in range(40)))
+    finally:
+        await api_email.close()
     for campaign_id in campaigns:
         await until_completed(pool, campaign_id, timeout=60)
 
-    assert len(fake.requests) == 240
+    assert all(result.ok for result in sent)
+    assert len(fake.requests) == 280
     assert busiest_second([request["at"] for request in fake.requests]) <= 44, "over the limit by more than 10%"
     for campaign_id in campaigns:
         await assert_each_lead_emailed_once(pool, fake, campaign_id)
