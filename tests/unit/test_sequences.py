@@ -97,3 +97,15 @@ def test_a_lead_outside_its_windows_waits_for_the_first_one_to_open():
     assert sequences.first_opening(windows_, night, "Asia/Tokyo", ["voice"]) == (  # 07:00 in Tokyo
         "voice", datetime.datetime(2026, 1, 6, 0, 0, tzinfo=datetime.timezone.utc))
     assert sequences.first_opening(windows_, night, "UTC", []) is None
+
+
+def test_the_drafter_is_told_the_step_and_what_was_sent_before():
+    from outreach.providers import openrouter
+
+    campaign = {"script": "Sell widgets.", "sequence_step": {"number": 2, "of": 3, "before": [
+        {"channel": "telegram", "content": "Hi Ann, a quick question about widgets?"}]}}
+    prompt = openrouter.build_messages("email", {"first_name": "Ann"}, campaign)[1]["content"]
+    assert "This is step 2 of 3 of a sequence: a follow-up, not a first contact." in prompt
+    assert "Already sent by telegram: Hi Ann, a quick question about widgets?" in prompt
+    first = openrouter.build_messages("email", {"first_name": "Ann"}, {"script": "Sell widgets."})[1]["content"]
+    assert "step" not in first
