@@ -34,18 +34,41 @@ async def release(conn: asyncpg.Connection, campaign_id) -> None:
 
 
 async def claim_expired(conn: asyncpg.Connection, holder: str, seconds: float, limit: int = 100) -> list:
-    """Active campaigns whose lease expired, taken over by `holder` for `seconds` (the resumed run renews
-    it), so that two sweepers do not resume one campaign twice. Leases left by campaigns that are no
-    longer active are dropped."""
+    """Active campaigns nobody runs, taken over by `holder` for `seconds` (the resumed run renews the lease),
+    so that two sweepers do not resume one campaign twice: those whose lease expired, and those that never
+    got one although leads wait on them (started, but the run never began). Leases left by campaigns that
+    are no longer active are dropped."""
     await conn.execute(
         """DELETE FROM campaign_leases l USING campaigns c
            WHERE c.id = l.campaign_id AND c.status <> 'active' AND l.expires_at < now()""")
+    return await claim_lapsed(conn, holder, seconds, limit) + await claim_unheld(conn, holder, seconds, limit)
+
+
+async def claim_lapsed(conn: asyncpg.Connection, holder: str, seconds: float, limit: int) -> list:
     rows = await conn.fetch(
         """UPDATE campaign_leases SET holder = $1, expires_at = now() + make_interval(secs => $2)
            WHERE campaign_id = ANY(ARRAY(
                SELECT l.campaign_id FROM campaign_leases l JOIN campaigns c ON c.id = l.campaign_id
                WHERE c.status = 'active' AND l.expires_at < now()
                ORDER BY l.expires_at LIMIT $3 FOR UPDATE OF l SKIP LOCKED))
+           RETURNING campaign_id""",
+        holder, seconds, limit,
+    )
+    return [row["campaign_id"] for row in rows]
+
+
+async def claim_unheld(conn: asyncpg.Connection, holder: str, seconds: float, limit: int) -> list:
+    """Active for longer than a lease, no lease, and leads in progress or due now (a campaign waiting only on
+    later timers has none: the scheduler wakes it)."""
+    rows = await conn.fetch(
+        """INSERT INTO campaign_leases (campaign_id, holder, expires_at)
+           SELECT c.id, $1, now() + make_interval(secs => $2) FROM campaigns c
+           WHERE c.status = 'active' AND c.updated_at < now() - make_interval(secs => $2)
+             AND NOT EXISTS (SELECT 1 FROM campaign_leases l WHERE l.campaign_id = c.id)
+             AND EXISTS (SELECT 1 FROM campaign_leads cl WHERE cl.campaign_id = c.id
+                         AND (cl.state = 'in_progress' OR cl.state = 'pending' AND cl.due_at <= now()))
+           LIMIT $3
+           ON CONFLICT (campaign_id) DO NOTHING
            RETURNING campaign_id""",
         holder, seconds, limit,
     )
