@@ -58,15 +58,16 @@ async def claim_lapsed(conn: asyncpg.Connection, holder: str, seconds: float, li
 
 
 async def claim_unheld(conn: asyncpg.Connection, holder: str, seconds: float, limit: int) -> list:
-    """Active for longer than a lease, no lease, and leads in progress or due now (a campaign waiting only on
-    later timers has none: the scheduler wakes it)."""
+    """Active for longer than a lease, no lease, and leads in progress or due for longer than a lease (the
+    scheduler wakes a campaign whose timers come due; this is for the one nobody woke)."""
     rows = await conn.fetch(
         """INSERT INTO campaign_leases (campaign_id, holder, expires_at)
            SELECT c.id, $1, now() + make_interval(secs => $2) FROM campaigns c
            WHERE c.status = 'active' AND c.updated_at < now() - make_interval(secs => $2)
              AND NOT EXISTS (SELECT 1 FROM campaign_leases l WHERE l.campaign_id = c.id)
              AND EXISTS (SELECT 1 FROM campaign_leads cl WHERE cl.campaign_id = c.id
-                         AND (cl.state = 'in_progress' OR cl.state = 'pending' AND cl.due_at <= now()))
+                         AND (cl.state = 'in_progress'
+                              OR cl.state = 'pending' AND cl.due_at <= now() - make_interval(secs => $2)))
            LIMIT $3
            ON CONFLICT (campaign_id) DO NOTHING
            RETURNING campaign_id""",
