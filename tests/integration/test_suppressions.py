@@ -136,3 +136,26 @@ async def test_email_send_refuses_a_suppressed_lead_before_writing_anything(api,
     reply = await api.post("/api/dashboard/email/send", json={"leadId": str(ann["id"]), "subject": "Hi",
                                                                "body": "Hello", "toEmail": "Ann@Example.com"})
     assert reply.status == 200 and len(resend.requests) == 1  # the control: removed from the list, she is written to
+
+
+@pytest.mark.parametrize("method, path, body", [
+    ("GET", PATH + "?page=abc&limit=0", None), ("GET", PATH + "?search=%00%27%25_", None),
+    ("GET", PATH + "?type=", None), ("POST", PATH, None), ("POST", PATH, [1, 2]), ("POST", PATH, "text"),
+    ("POST", PATH, {"type": None, "value": None}), ("POST", PATH, {"entries": [None]}),
+    ("POST", PATH, {"entries": [{"type": "email"}]}), ("POST", PATH, {"type": "telegram", "value": "x" * 400}),
+    ("POST", PATH, {"type": "phone", "value": "+٣٨٠٤٤١٢٣٤٥٦٧"}), ("POST", PATH, {"type": "email", "value": "a@b.c\x00"}),
+    ("DELETE", PATH + "/00000000-0000-0000-0000-000000000000", None), ("DELETE", PATH + "/%00", None),
+    ("POST", PATH + "/import", {"file": "x"}),
+])
+async def test_odd_requests_are_answered_without_a_server_error(api, method, path, body):
+    reply = await api.call(method, path, json=body)
+    assert 400 <= reply.status < 500 or reply.status in (200, 201), (reply.status, reply.body)
+    if reply.status >= 400:
+        assert set(reply.body) == {"error"}
+
+
+@pytest.mark.parametrize("token", ["%00", "a" * 5000, "é.é", "a..b", "YQ.YQ", "YWJj.%F0%9F%98%80"])
+async def test_odd_unsubscribe_tokens_are_a_400(http, token):
+    for method in ("GET", "POST"):
+        async with http.request(method, f"/u/{token}") as response:
+            assert response.status in (400, 404), (method, token, response.status)
