@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import asyncpg
 
-from outreach.runtime import errors, policy
+from outreach.runtime import errors, policy, search_terms
 from outreach.runtime.models import Page
-from outreach.storage import sql
+from outreach.storage import search_trigrams, sql
 
 COLUMNS = (
     "id, org_id, campaign_id, first_name, last_name, phone, email, telegram_username, company,"
@@ -14,23 +14,30 @@ COLUMNS = (
 EXACT_TOTAL_UP_TO = 10_000  # matches counted exactly; past this (and past the page asked for) the total is capped
 
 
-def lead_filter(org_id, search: str | None, status: str | None) -> tuple[str, list]:
+def lead_filter(org_id, search: str | None, status: str | None, common: frozenset[str] = frozenset()):
     """The WHERE clause and its arguments, holding only the conditions given, so every plan is the one that fits
-    (a `$n IS NULL OR ...` arm keeps a generic plan off the trigram index)."""
+    (a `$n IS NULL OR ...` arm keeps a generic plan off the trigram index). The index is asked for the term's
+    stretch without `common` trigrams; the whole term is checked on what it finds, through an expression
+    (`search_text || ''`) the planner cannot hand to the index."""
     clauses, args = ["org_id = $1"], [org_id]
     if status:
         args.append(status)
         clauses.append(f"status = ${len(args)}")
     if search:
-        args.append(f"%{sql.escape_like(search)}%")
+        stretch = search_terms.index_stretch(search, common)
+        args.append(f"%{sql.escape_like(stretch)}%")
         clauses.append(f"search_text ILIKE ${len(args)}")
+    if search and stretch != search:
+        args.append(f"%{sql.escape_like(search)}%")
+        clauses.append(f"(search_text || '') ILIKE ${len(args)}")
     return " AND ".join(clauses), args
 
 
 async def list_leads(conn: asyncpg.Connection, org_id, page: Page, *, search: str | None, status: str | None):
     """One page, newest first, with the number of matches and whether that number is a floor: counting stops
     past max(EXACT_TOTAL_UP_TO, the end of this page), so a total over a million leads costs what 10,000 do."""
-    where, args = lead_filter(org_id, search, status)
+    common = await search_trigrams.common_trigrams(conn) if search else frozenset()
+    where, args = lead_filter(org_id, search, status, common)
     at = len(args)
     rows = await conn.fetch(f"SELECT {COLUMNS} FROM leads WHERE {where} ORDER BY created_at DESC, id DESC"
                             f" LIMIT ${at + 1} OFFSET ${at + 2}", *args, page.limit, page.offset)

@@ -1,6 +1,8 @@
 """Lead search totals over HTTP: exact up to 10,000 matches, then a flagged floor that still covers the page."""
 from __future__ import annotations
 
+from outreach.storage import search_trigrams
+
 BASE = "/api/dashboard/leads"
 MANY = """
 INSERT INTO leads (org_id, first_name, email, company, status, created_at)
@@ -36,3 +38,18 @@ async def test_a_page_past_the_cap_keeps_the_total_ahead_of_it_and_the_last_page
     assert last["pagination"]["total"] == 12_000 and last["pagination"]["totalCapped"] is False
     past_end = (await api.get(f"{BASE}?limit=100&page=121")).body
     assert past_end["leads"] == [] and past_end["pagination"]["total"] == 12_000
+
+
+async def test_searches_stay_exact_when_common_trigrams_are_kept_out_of_the_index_scan(api, pool):
+    await pool.execute(MANY, api.org_id, 30_000)
+    await pool.execute("ANALYZE leads")
+    async with pool.acquire() as conn:
+        common = await search_trigrams.sample_common(conn)
+    assert {"com", "omp", "lea", "ead", "exa"} <= common, sorted(common)
+    assert "007" not in common, sorted(common)
+    search_trigrams.forget()
+    for term, expected in [("company 0007", 600), ("COMPANY 0007", 600), ("lead29999@", 1), ("ead2999", 11),
+                           ("company", 10_000), ("example.com", 10_000), ("y 0007", 600), ("no-such-lead", 0)]:
+        pagination = (await api.get(f"{BASE}?search={term}")).body["pagination"]
+        assert pagination["total"] == expected, (term, pagination)
+    assert search_trigrams._kept  # the sample was taken by the searches above, and is kept
