@@ -3,7 +3,9 @@
 One reader per campaign per process (StreamHub) serves every watcher of that campaign, so many
 dashboards do not multiply the Redis reads. A client that reconnects with `?after=<cursor>` first
 catches up from the stream itself, then joins the live feed; ids already sent are skipped, so
-nothing is missed and nothing repeats.
+nothing is missed and nothing repeats. Each event is encoded for the wire once, whatever the number of
+watchers; a watcher that falls QUEUE_SIZE batches behind is closed with 1013 (try again later) and resumes
+from its last cursor, so one slow dashboard costs the others nothing.
 """
 from __future__ import annotations
 
@@ -12,7 +14,6 @@ import contextlib
 import logging
 from typing import Annotated
 
-import orjson
 from aiohttp import WSCloseCode, web
 from pydantic import Field
 
@@ -22,7 +23,7 @@ from outreach.storage import campaigns, db, events, runs
 
 log = logging.getLogger(__name__)
 BLOCK_MS = 1000
-QUEUE_SIZE = 10_000
+QUEUE_SIZE = 256  # batches (one per XREAD, up to 1,000 events) a watcher may fall behind by
 
 
 class ProgressFeedQuery(validation.Model):
@@ -39,23 +40,27 @@ def cursor_key(cursor: str) -> tuple[int, int]:
 
 
 class StreamHub:
-    def __init__(self, redis):
+    """One XREAD loop per campaign; each batch of entries it reads is turned into wire text once and handed to
+    every watcher as one list, so a watcher wakes once per batch and no event is encoded once per watcher."""
+
+    def __init__(self, redis, queue_size: int = QUEUE_SIZE):
         self.redis = redis
-        self.watchers: dict[str, set[asyncio.Queue]] = {}
+        self.queue_size = queue_size  # batches a watcher may fall behind before it is told to resume
+        self.watchers: dict[str, set[Watcher]] = {}
         self.readers: dict[str, asyncio.Task] = {}
         self.reads = 0  # XREAD calls made, for tests and metrics
 
     @contextlib.asynccontextmanager
     async def watch(self, campaign_id: str, start: str):
-        """A queue of (id, event) entries after `start`, fed by this campaign's one reader."""
-        queue: asyncio.Queue = asyncio.Queue(QUEUE_SIZE)
-        self.watchers.setdefault(campaign_id, set()).add(queue)
+        """A Watcher fed this campaign's entries after `start` by the campaign's one reader."""
+        watcher = Watcher(asyncio.Queue(self.queue_size))
+        self.watchers.setdefault(campaign_id, set()).add(watcher)
         if campaign_id not in self.readers:
             self.readers[campaign_id] = asyncio.create_task(self._read(campaign_id, start))
         try:
-            yield queue
+            yield watcher
         finally:
-            self.watchers[campaign_id].discard(queue)
+            self.watchers[campaign_id].discard(watcher)
             if not self.watchers[campaign_id]:
                 del self.watchers[campaign_id]
                 self.readers.pop(campaign_id).cancel()
@@ -65,27 +70,52 @@ class StreamHub:
         while True:
             try:
                 self.reads += 1
-                replies = await events.read_after(self.redis, {key: cursor}, BLOCK_MS)
+                reply = await self.redis.xread({key: cursor}, block=BLOCK_MS, count=1000)
             except asyncio.CancelledError:
                 raise
             except Exception:  # a Redis hiccup must not end every watcher's feed
                 log.exception("progress reader for campaign %s failed; retrying", campaign_id)
                 await asyncio.sleep(1)
                 continue
-            for _, entries in replies:
-                for entry in entries:
-                    cursor = entry[0]
-                    self._deliver(campaign_id, entry)
+            for _, entries in reply or []:
+                batch = [(entry_id, wire_text(fields, entry_id)) for entry_id, fields in
+                         ((events.decode_id(entry_id), fields) for entry_id, fields in entries)]
+                cursor = batch[-1][0]
+                self._deliver(campaign_id, batch)
 
-    def _deliver(self, campaign_id: str, entry) -> None:
-        for queue in list(self.watchers.get(campaign_id, ())):
-            if not queue.full():  # a watcher this far behind reconnects with ?after= and catches up
-                queue.put_nowait(entry)
+    def _deliver(self, campaign_id: str, batch: list[tuple[str, str]]) -> None:
+        for watcher in list(self.watchers.get(campaign_id, ())):
+            watcher.offer(batch)
 
     async def close(self) -> None:
         for task in self.readers.values():
             task.cancel()
         await asyncio.gather(*self.readers.values(), return_exceptions=True)
+
+
+class Watcher:
+    """One socket's place in the feed: batches of (cursor, wire text) waiting to be sent, and whether it fell so
+    far behind that its socket is closed (it resumes with ?after= from the last cursor it got: nothing is lost)."""
+
+    def __init__(self, queue: asyncio.Queue):
+        self.queue = queue
+        self.lagging = False
+
+    def offer(self, batch: list) -> None:
+        if self.lagging:
+            return
+        if self.queue.full():
+            self.lagging = True
+            self.queue.get_nowait()  # room for the wake-up; the socket is closed, what it held is resent on resume
+            self.queue.put_nowait(None)
+            return
+        self.queue.put_nowait(batch)
+
+
+def wire_text(fields: dict, cursor: str) -> str:
+    """The stored event with its cursor, as the client gets it: the stored JSON object with one key appended."""
+    data = fields[b"data"].decode()
+    return data[:-1] + ("," if data != "{}" else "") + f'"cursor":"{cursor}"}}'
 
 
 @takes_query_token
@@ -100,10 +130,10 @@ async def progress_feed(request: web.Request) -> web.WebSocketResponse:
     await socket.prepare(request)
     request.app[keys.SOCKETS].add(socket)
     hub: StreamHub = request.app[keys.HUB]
-    async with hub.watch(str(campaign_id), snapshot["cursor"]) as queue:
+    async with hub.watch(str(campaign_id), snapshot["cursor"]) as watcher:
         await socket.send_str(wire.dumps(snapshot))
         sent = await catch_up(request, socket, campaign_id, after or snapshot["cursor"])
-        forward = asyncio.create_task(forward_live(socket, queue, sent))
+        forward = asyncio.create_task(forward_live(socket, watcher, sent))
         try:
             async for _ in socket:  # the client speaks only to close
                 pass
@@ -133,20 +163,20 @@ async def catch_up(request: web.Request, socket, campaign_id, after: str) -> str
             return last
         for entry_id, fields in entries:
             last = events.decode_id(entry_id)
-            await socket.send_str(wire.dumps({**wire_event(fields), "cursor": last}))
+            await socket.send_str(wire_text(fields, last))
 
 
-def wire_event(fields: dict) -> dict:
-    return orjson.loads(fields[b"data"])
-
-
-async def forward_live(socket, queue: asyncio.Queue, sent: str) -> None:
+async def forward_live(socket, watcher: Watcher, sent: str) -> None:
+    """Send each batch as it comes; a watcher that fell behind is closed with the code that says resume."""
     floor = cursor_key(sent)
     while True:
-        entry_id, event = await queue.get()
-        if cursor_key(entry_id) <= floor:
-            continue
-        await socket.send_str(wire.dumps({**event, "cursor": entry_id}))
+        batch = await watcher.queue.get()
+        if batch is None:
+            await socket.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"too far behind: resume with ?after=")
+            return
+        for entry_id, text in batch:
+            if cursor_key(entry_id) > floor:
+                await socket.send_str(text)
 
 
 async def close_sockets(app: web.Application) -> None:
