@@ -73,7 +73,7 @@ def stop(processes: list[psutil.Process], grace: float = GRACE_SECONDS) -> list[
     for process in alive:
         signal_quietly(process, "kill")
     _, alive = psutil.wait_procs(alive, timeout=grace)
-    return alive
+    return [process for process in alive if is_running(process)]  # a zombie is dead (init may be slow to reap)
 
 
 def stop_pid(pid: int | None, grace: float = GRACE_SECONDS) -> None:

@@ -14,6 +14,7 @@ import sys
 
 import aiohttp
 import psutil
+import pytest
 
 from outreach.cli import free_port
 
@@ -110,6 +111,7 @@ def assert_quiet(text: str) -> None:
         assert noise not in text, f"{noise!r} in the command's output:\n{text[-3000:]}"
 
 
+@pytest.mark.timeout(400)  # a local Ray and embedded servers started and stopped by the command
 async def test_demo_leaves_no_process_behind_and_no_third_party_noise(tmp_path):
     command = await start(["demo", "--leads", "30"], tmp_path / "home")
     try:
@@ -138,6 +140,7 @@ async def healthy(port: int, process: asyncio.subprocess.Process) -> None:
     raise AssertionError("serve ended before it answered /healthz")
 
 
+@pytest.mark.timeout(400)  # a local Ray and embedded servers started and stopped by the command
 async def test_serve_stops_its_whole_process_tree_on_sigterm(tmp_path):
     port = free_port()
     command = await start(["serve", "--port", str(port)], tmp_path / "home")
@@ -157,3 +160,31 @@ async def test_serve_stops_its_whole_process_tree_on_sigterm(tmp_path):
         if command.process.returncode is None:
             command.process.kill()
         command.kill_all()
+
+
+STUBBORN = """
+import signal, subprocess, sys, time
+signal.signal(signal.SIGTERM, signal.SIG_IGN)  # like Ray's agents
+if sys.argv[1] == "parent":
+    child = subprocess.Popen([sys.executable, "-c", sys.argv[2], "child", sys.argv[2]], stdout=subprocess.DEVNULL)
+    print(child.pid, flush=True)
+    time.sleep(60)
+else:
+    time.sleep(60)
+"""
+
+
+async def test_the_tracker_stops_a_grandchild_that_ignores_sigterm_after_its_parent_is_gone():
+    """What Ray's agents do: the parent (raylet) dies first, the child is re-parented to init and ignores SIGTERM."""
+    from outreach import processes
+
+    tracker = processes.Tracker(every=0.05).start()
+    parent = await asyncio.create_subprocess_exec(sys.executable, "-c", STUBBORN, "parent", STUBBORN,
+                                                  stdout=asyncio.subprocess.PIPE)
+    child = psutil.Process(int(await parent.stdout.readline()))
+    tracker.look()  # seen while still our grandchild
+    parent.kill()
+    await parent.wait()
+    assert alive(child) and child.ppid() != parent.pid  # orphaned, and no longer our descendant
+    assert tracker.stop_all(grace=1.0) == []
+    assert not alive(child)
