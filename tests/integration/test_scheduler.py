@@ -187,7 +187,7 @@ async def test_a_new_api_process_fires_every_due_step_once_after_the_old_one_die
         api, pool, redis, clock, process, ray_cluster, clock_settings):
     campaign_id = await make_campaign(api, pool, [{"firstName": f"K{i}", "email": f"k{i}@example.com"}
                                                   for i in range(200)],
-                                      settings=TWO_EMAILS, latency_ms=30)
+                                      settings=TWO_EMAILS, latency_ms=150)
     assert (await api.post(f"{BASE}/{campaign_id}/execute")).body["progress"]["status"] == "active"
     await clock.set(MONDAY_NOON + datetime.timedelta(days=1))
     old = asyncio.create_task(scheduler_of(pool, process, clock).run())
@@ -266,7 +266,7 @@ async def test_leads_not_reached_before_a_window_closes_go_out_when_it_reopens_b
     await clock.set(closing)
     campaign_id = await make_campaign(api, pool, [{"firstName": f"W{i}", "email": f"w{i}@example.com"}
                                                   for i in range(300)],
-                                      settings={"sendingWindow": WEEKDAYS_9_TO_17}, latency_ms=100)
+                                      settings={"sendingWindow": WEEKDAYS_9_TO_17}, latency_ms=200)
     assert (await api.post(f"{BASE}/{campaign_id}/execute?wait=false")).status == 202
 
     async def some_sent():
