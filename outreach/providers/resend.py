@@ -48,15 +48,15 @@ class RateLimiter:
         self.sleep = sleep
         self._next = 0.0
 
-    async def wait(self, still_wanted=None) -> float:
-        """Take the next free slot; returns the seconds waited (less when `still_wanted()` turned false: the
-        caller sends nothing). No await before the slot is taken, so concurrent callers get distinct slots
-        without a lock."""
+    async def wait(self, still_wanted=None) -> float | None:
+        """Take the next free slot; returns the seconds waited, or None when `still_wanted()` turned false
+        first (no turn: the caller sends nothing). No await before the slot is taken, so concurrent callers
+        get distinct slots without a lock."""
         now = self.clock()
         slot = max(now, self._next)
         self._next = slot + self.interval
-        if slot > now:
-            await pause_aware_sleep(slot - now, still_wanted, self.clock, self.sleep)
+        if slot > now and not await pause_aware_sleep(slot - now, still_wanted, self.clock, self.sleep):
+            return None
         return slot - now
 
     def set_rate(self, per_second: float) -> None:
@@ -92,8 +92,8 @@ class ResendEmail:
         stopped wanting it while it waited for a turn or a retry (sent later with the same key)."""
         deadline, tries = self.clock() + self.retry_seconds, 0
         while True:
-            await self.limiter.wait(still_wanted)
-            if still_wanted is not None and not still_wanted():  # paused while waiting for a turn
+            turn = await self.limiter.wait(still_wanted)
+            if turn is None or still_wanted is not None and not still_wanted():  # paused while waiting for a turn
                 return blocked("not_sent", PAUSED)
             result, transient = await self._post(email, idempotency_key)
             if not transient or not self.retry_seconds:  # no budget (the HTTP routes): the caller decides

@@ -73,25 +73,23 @@ class SharedRateLimiter:
         self._hold_until = 0.0
         self._hold_written = 0.0  # the hold the last booking wrote to Redis
 
-    async def wait(self, still_wanted=None) -> float:
-        """Returns once this caller's turn has come (the seconds waited), or early once `still_wanted()`
-        is false: the caller then sends nothing."""
+    async def wait(self, still_wanted=None) -> float | None:
+        """Returns once this caller's turn has come (the seconds waited), or None as soon as `still_wanted()`
+        is false: no turn, the caller sends nothing."""
         started = self.clock()
         while True:
             turn = asyncio.get_running_loop().create_future()
             self._queue.append(turn)
             self._start_booking()
             if not await self._until_done(turn, still_wanted):
-                break
+                return None
             at = turn.result()
             if at == LOCAL:
-                await self.fallback.wait(still_wanted)
-                break
+                return None if await self.fallback.wait(still_wanted) is None else self.clock() - started
             if at > self.clock():
                 await self.sleep(at - self.clock())  # at most `horizon`
             if self.clock() - at <= MAX_LATE_SECONDS:
-                break
-        return self.clock() - started
+                return self.clock() - started
 
     def hold(self, seconds: float) -> None:
         """The provider asked every sender of the account to wait (a 429 with Retry-After): no turn is

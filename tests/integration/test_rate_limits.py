@@ -108,8 +108,9 @@ async def test_a_waiter_whose_campaign_paused_leaves_the_queue_promptly(small_re
     await asyncio.sleep(0.2)
     paused_at = time.monotonic()
     wanted["yes"] = False
-    await asyncio.wait_for(asyncio.gather(*waiters), timeout=5)
+    turns = await asyncio.wait_for(asyncio.gather(*waiters), timeout=5)
     assert time.monotonic() - paused_at < 1.0
+    assert sum(turn is None for turn in turns) >= 17, "a waiter that gave up must not be handed a turn"
     assert slow._drop_abandoned() == 0
 
 

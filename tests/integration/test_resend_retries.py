@@ -132,3 +132,11 @@ async def test_without_a_budget_the_first_answer_is_returned_as_before(fake, tim
     fake.queue(server_error())
     result = await send(sender_for(fake, time, retry_seconds=0))
     assert (result.outcome, result.channel_blocked) == ("provider_error", True) and len(fake.requests) == 1
+
+
+async def test_a_send_that_stops_being_wanted_while_it_waits_for_a_turn_gets_none(time):
+    limiter = RateLimiter(1, clock=time, sleep=time.sleep)
+    assert await limiter.wait() == 0
+    stop_at = time.now + 0.3
+    assert await limiter.wait(lambda: time.now < stop_at) is None  # its turn was a second away
+    assert time.now - stop_at < 0.2
