@@ -93,3 +93,16 @@ async def test_an_unsubscribe_during_a_run_stops_every_later_contact(ray_api, ra
     assert (await ray_api.post(f"{BASE}/{second}/execute")).status == 200
     assert {state for state, _ in (await states(pool, second)).values()} == {"skipped"}
     assert await pool.fetchval("SELECT count(*) FROM attempts WHERE campaign_id = $1", second) == 0
+
+
+async def test_the_runtime_tells_an_account_actor_on_ray_to_listen(ray_api, ray_settings, pool):
+    """The plumbing behind telegram_inbox.keep_listening: the account's actor answers on Ray. A sandbox account
+    has nothing to read, so it says it is not listening (the Telethon side is tested in test_telegram_replies)."""
+    from outreach.actors import remote
+    from tests.conftest import TEST_RUNNER_OPTIONS
+
+    account = await pool.fetchval(
+        "INSERT INTO telegram_accounts (phone, session, status, assigned_org_id) "
+        "VALUES ('+380500000009', 'sandbox', 'active', $1) RETURNING id", ray_api.org_id)
+    runtime = remote.RayRuntime(ray_settings, TEST_RUNNER_OPTIONS)
+    assert await runtime.listen_telegram([account]) == [False]
