@@ -161,11 +161,14 @@ STOP_PHRASES = ("unsubscribe", "opt out", "opt-out", "remove me", "do not contac
 # Words that mean "stop" only as the reply itself or its opening ("Stop.", "стоп, спасибо"): "don't stop" is not one.
 STOP_WORDS = ("stop", "стоп", "хватит", "досить")
 SHORT_REPLY_WORDS = 4
+REPLY_PREFIXES = ("re", "fw", "fwd", "aw", "sv", "ответ", "відповідь")
 
 
 def is_stop_request(text: str | None) -> bool:
     """Does this reply ask us to stop writing?"""
     words = re.findall(r"[\w'’-]+", (text or "").lower())
+    while words and words[0] in REPLY_PREFIXES:  # "Re: stop", "Fwd: unsubscribe"
+        words = words[1:]
     if not words:
         return False
     joined = " ".join(words)

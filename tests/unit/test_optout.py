@@ -58,7 +58,8 @@ def test_list_unsubscribe_headers_follow_rfc_8058():
 
 
 @pytest.mark.parametrize("text", ["STOP", "Stop.", "стоп", "Unsubscribe me please", "Пожалуйста, не пишите мне",
-                                  "Хочу відписатися", "отписаться", "stop, thanks", "Please remove me from your list"])
+                                  "Хочу відписатися", "отписаться", "stop, thanks", "Please remove me from your list",
+                                  "Re: STOP", "RE: Re: unsubscribe"])
 def test_stop_requests(text):
     assert optout.is_stop_request(text)
 
