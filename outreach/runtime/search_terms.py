@@ -2,8 +2,8 @@
 
 pg_trgm turns `ILIKE '%term%'` into every trigram of the term, and a GIN scan reads the posting list of each
 one: a trigram found in most leads ("com" of "company", "lea" of "lead...@") costs a pass over most of the
-index and narrows nothing. So the index is asked only for the longest stretch of the term made of trigrams
-that are not common; the full term is then checked on the few rows that stretch finds. The result is the
+index and narrows nothing. So the index is asked only for the stretch of the term between its first and last
+trigrams that are not common; the full term is then checked on the few rows that stretch finds. The result is the
 same either way: the stretch is a substring of the term. Trigrams follow pg_trgm: lower case, words are
 runs of letters and digits, a word gets two blanks before and one after unless it touches the pattern's `%`.
 """
@@ -45,20 +45,13 @@ def trigrams(term: str) -> list[Trigram]:
 
 
 def index_stretch(term: str, common: frozenset[str]) -> str:
-    """The substring of `term` whose trigrams drive the index: the longest run of trigrams none of which is
-    common, widened by the blank-making character its first or last trigram needs. The whole term when none of
-    its trigrams is common, or when every trigram is (the index cannot help; the whole term is then cheapest)."""
-    runs, current = [], []
-    for trigram in trigrams(term):
-        if trigram.text in common:
-            current = []
-        else:
-            if not current:
-                runs.append(current)
-            current.append(trigram)
-    if not runs:
+    """The substring of `term` whose trigrams drive the index: the term without the common trigrams at its ends
+    (those in the middle stay: cutting there would trade a cheap index read for many rows to check), widened by
+    the blank-making character its first or last trigram needs. The whole term when that leaves fewer than two
+    trigrams (nothing left to narrow with) or nothing is common."""
+    found = trigrams(term)
+    kept = [index for index, trigram in enumerate(found) if trigram.text not in common]
+    if len(kept) < 2:
         return term
-    best = max(runs, key=len)
-    start = best[0].start - (1 if best[0].left_pad else 0)
-    end = best[-1].end + (1 if best[-1].right_pad else 0)
-    return term[start:end]
+    first, last = found[kept[0]], found[kept[-1]]
+    return term[first.start - (1 if first.left_pad else 0):last.end + (1 if last.right_pad else 0)]
