@@ -13,6 +13,7 @@ import dataclasses
 import logging
 import os
 import resource
+import time
 
 import ray
 
@@ -35,6 +36,13 @@ NAMESPACE = "outreach"
 ACTOR_CPU = 0.01  # fractional, so hundreds of entity actors fit on a small machine
 CAMPAIGN_IDLE_SECONDS = 120
 ENTITY_IDLE_SECONDS = 600
+# Worker nodes advertise this resource (docker-compose.yml, ray_cluster.yaml: 1000 of it); while the cluster has
+# any, actors ask for a sliver of it, so they run there and not on the head beside the API. A marker, not a quota:
+# CPU and memory decide how many actors a node holds.
+WORKER_RESOURCE = "outreach_worker"
+WORKER_SHARE = 0.001
+PLACEMENT_RECHECK_SECONDS = 30.0
+_placement = {"checked_at": None, "workers": False}
 
 
 def init_ray(settings: Settings, temp_dir: str | None = None) -> None:
@@ -241,7 +249,21 @@ def actor_options(name: str, concurrency: int, retry_calls: bool = True) -> dict
     methods that are safe to repeat (a campaign run resumes; a voice call finds its call log)."""
     return {"name": name, "namespace": NAMESPACE, "get_if_exists": True, "lifetime": "detached",
             "max_restarts": -1, "max_task_retries": -1 if retry_calls else 0, "max_concurrency": concurrency,
-            "num_cpus": ACTOR_CPU}
+            "num_cpus": ACTOR_CPU, **placement()}
+
+
+def placement() -> dict:
+    """On worker nodes when the cluster has any, spread over them (Ray's default packs small actors onto one node
+    until it is half used); a restart after a worker's death lands on another worker. On a single local node
+    (laptop, tests, CI): Ray's defaults. Ray's GCS is asked at most every 30 s."""
+    now = time.monotonic()
+    checked_at = _placement["checked_at"]
+    if checked_at is None or now - checked_at > PLACEMENT_RECHECK_SECONDS:
+        _placement["workers"] = ray.cluster_resources().get(WORKER_RESOURCE, 0) > 0
+        _placement["checked_at"] = now
+    if not _placement["workers"]:
+        return {}
+    return {"resources": {WORKER_RESOURCE: WORKER_SHARE}, "scheduling_strategy": "SPREAD"}
 
 
 CampaignRemote = ray.remote(CampaignActor)
