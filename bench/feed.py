@@ -161,8 +161,9 @@ async def scenario(label, base, key, server_pid, redis, watched: dict[str, int],
     expected = published * len(paths) // len(watched)
     print(f"{label:<34}{len(paths):>9,}{published:>10,}{len(delays) / max(1, expected):>9.0%}{p50:>9.1f}{p99:>9.1f}"
           f"{delays[-1] * 1000:>9.0f}{connect_s:>10.1f}{(cpu_after_publish - cpu_idle - cpu_open) / arguments.seconds:>10.0%}"
-          f"{100 * cpu_idle / arguments.idle_seconds * 1000 / len(paths):>11.1f}%"
-          f"{(rss_open - rss_before) / 2 ** 20 * 1000 / len(paths):>14.1f}")
+          + (f"{100 * cpu_idle / arguments.idle_seconds * 1000 / len(paths):>11.1f}%"
+             f"{(rss_open - rss_before) / 2 ** 20 * 1000 / len(paths):>14.1f}" if len(paths) >= 100 else
+             f"{'-':>12}{'-':>14}"))
 
 
 async def main(arguments) -> None:

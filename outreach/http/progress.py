@@ -126,7 +126,7 @@ async def progress_feed(request: web.Request) -> web.WebSocketResponse:
     campaign_id = params.path_id(request, message="Campaign not found")
     after = params.query(request)["after"]
     snapshot = await build_snapshot(request, campaign_id)
-    socket = web.WebSocketResponse(heartbeat=30)
+    socket = web.WebSocketResponse(heartbeat=30, compress=False)  # deflate would compress each event per socket
     await socket.prepare(request)
     request.app[keys.SOCKETS].add(socket)
     hub: StreamHub = request.app[keys.HUB]
