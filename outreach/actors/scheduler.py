@@ -57,7 +57,11 @@ class Scheduler:
                 await self._sleep(1.0 if runs is None else await self._seconds_to_next())
 
     async def _seconds_to_next(self) -> float:
-        next_due = await self.store.next_wake()
+        try:
+            next_due = await self.store.next_wake()
+        except Exception as exc:  # as above: look again shortly
+            log.warning("scheduler: could not read the next wake-up: %s", exc)
+            return 1.0
         if next_due is None:
             return self.max_sleep
         now = await self.clock.now()
