@@ -9,7 +9,8 @@ Answers become SendResults. A refused recipient or message is the lead's failure
 the lead's next channel). What passes by itself (5xx, 429 rate limit, a reset connection, a timeout,
 an unreachable service) is retried with the same key, with capped exponential backoff and jitter,
 honouring `Retry-After` (and holding every send of the account for it), for up to `retry_seconds`;
-after that the lead fails with the last error. What a person must fix (auth, unverified domain, a
+after that the lead fails with the last error, or ends `unknown` when a try's answer was lost (it may have
+been sent). What a person must fix (auth, unverified domain, a
 quota) sets `channel_blocked`: the lead stays pending for email and is sent later with the same key.
 """
 from __future__ import annotations
@@ -90,7 +91,7 @@ class ResendEmail:
     async def send_email(self, email: OutboundEmail, idempotency_key: str, still_wanted=None) -> SendResult:
         """Sent, refused, or failed after `retry_seconds` of transient errors; `not_sent` when the campaign
         stopped wanting it while it waited for a turn or a retry (sent later with the same key)."""
-        deadline, tries = self.clock() + self.retry_seconds, 0
+        deadline, tries, unanswered = self.clock() + self.retry_seconds, 0, False
         while True:
             turn = await self.limiter.wait(still_wanted)
             if turn is None or still_wanted is not None and not still_wanted():  # paused while waiting for a turn
@@ -98,9 +99,10 @@ class ResendEmail:
             result, transient = await self._post(email, idempotency_key)
             if not transient or not self.retry_seconds:  # no budget (the HTTP routes): the caller decides
                 return result
+            unanswered = unanswered or result.outcome == "unknown"
             delay = backoff_delay(tries, result.retry_after, self.rng)
             if self.clock() + delay > deadline:
-                return gave_up(result, tries, self.retry_seconds)
+                return gave_up(result, tries, self.retry_seconds, unanswered)
             if result.outcome in ("rate_limited", "unreachable"):
                 self.limiter.hold(delay)  # the account or the service, not this email: every send waits
             if not await pause_aware_sleep(delay, still_wanted, self.clock, self.sleep):
@@ -176,9 +178,18 @@ def quota(text: str) -> bool:
     return error_fields(load_json(text), text)[0] in QUOTA_ERRORS
 
 
-def gave_up(last: SendResult, tries: int, seconds: float) -> SendResult:
-    """Transient errors for the whole retry budget: the lead fails with the last one (never `unknown`)."""
-    return SendResult("provider_error", error=f"{last.error} (gave up after {tries + 1} tries in {seconds:.0f} s)")
+def gave_up(last: SendResult, tries: int, seconds: float, unanswered: bool) -> SendResult:
+    """Transient errors for the whole retry budget. When every try was refused (a 5xx or 429 answered, or no
+    connection made), nothing went out: the lead fails with the last error. When a try's answer was lost
+    (`unanswered`: a timeout or reset after the request was sent), Resend may have accepted it, so the lead
+    ends `unknown`: never tried on another channel, its usage never refunded."""
+    spent = f"gave up after {tries + 1} tries in {seconds:.0f} s"
+    if not unanswered:
+        return SendResult("provider_error", error=f"{last.error} ({spent})")
+    if last.outcome == "unknown":
+        return SendResult("unknown", error=f"{last.error} ({spent})")
+    return SendResult("unknown", error=f"{last.error} ({spent}; an earlier try got no answer: the email may have "
+                                       "been sent)")
 
 
 async def pause_aware_sleep(seconds: float, still_wanted, clock, sleep) -> bool:

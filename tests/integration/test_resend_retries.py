@@ -1,6 +1,6 @@
 """Campaign email sends heal from a flaky Resend: what passes by itself is retried with the same idempotency key
 (capped, jittered backoff honouring Retry-After) until a budget runs out; only then does the lead fail, with
-Resend's last error, never `unknown`. The real adapter against the local fake, on a clock that moves only
+Resend's last error, or `unknown` when a try's answer was lost (Resend may have sent it). The real adapter against the local fake, on a clock that moves only
 when the adapter sleeps."""
 from __future__ import annotations
 
@@ -10,9 +10,14 @@ import socket
 
 import pytest
 
+from outreach.actors.campaign_runner import CampaignRunner
+from outreach.actors.dispatchers import EmailDispatcher, TelegramDispatcher
 from outreach.providers.resend import RateLimiter, ResendEmail
+from outreach.providers.sandbox import SandboxOutcomes, SandboxTelegram
 from outreach.runtime.ports import OutboundEmail
+from outreach.storage.run_store import PgRunStore, RedisEventSink
 from tests.fakes.resend import FakeResend, Faults, Reply, error, rate_limited, server_error
+from tests.integration.test_runner import WEEKDAY_NOON, FixedClock, campaign_with_leads
 
 EMAIL = OutboundEmail(sender="Acme Sales <sales@acme.test>", to="olena@smile.example", reply_to=None,
                       subject="Fewer no-shows", text="Hi Olena")
@@ -98,6 +103,45 @@ async def test_when_the_budget_runs_out_the_lead_fails_with_resends_last_error(f
     assert "500 internal_server_error" in result.error and "gave up after" in result.error
     assert 1 < len(fake.requests) < 20 and time.now - 500.0 <= 5
     assert fake.sent == []
+
+
+async def test_when_every_answer_was_lost_the_budget_ends_unknown_never_failed(fake, time):
+    """Resend accepted the email each time and the connection dropped before the answer: it may have gone out."""
+    fake.faults = Faults(reset=1.0)
+    result = await send(sender_for(fake, time, retry_seconds=5))
+    assert (result.outcome, result.channel_blocked) == ("unknown", False)
+    assert "may have been sent" in result.error and "gave up after" in result.error
+    assert len(fake.requests) > 1 and len(fake.sent) == 1  # every try carried the key: one email
+
+
+async def test_one_lost_answer_among_refusals_still_ends_unknown(fake, time):
+    fake.faults = Faults(reset=1.0, limit=1)
+    fake.queue(*[server_error()] * 20)
+    result = await send(sender_for(fake, time, retry_seconds=5))
+    assert result.outcome == "unknown" and "500 internal_server_error" in result.error
+    assert "an earlier try got no answer" in result.error and len(fake.sent) == 1
+
+
+async def test_a_campaign_email_that_may_have_gone_out_is_never_followed_by_another_channel(
+        api, pool, redis, fake, time):
+    fake.faults = Faults(reset=1.0)
+    leads = [{"firstName": "Olena", "email": "olena@smile.example", "telegramUsername": "olena_tg"}]
+    campaign_id, _ = await campaign_with_leads(api, pool, 0, channels=("email", "telegram"), leads=leads)
+    sender = sender_for(fake, time, retry_seconds=5)
+    dispatchers = {"email": EmailDispatcher(sender, EMAIL.sender),
+                   "telegram": TelegramDispatcher(SandboxTelegram(SandboxOutcomes("telegram", mix={"sent": 1.0})))}
+    runner = CampaignRunner(campaign_id, PgRunStore(pool, campaign_id), RedisEventSink(redis, campaign_id),
+                            dispatchers, clock=FixedClock(WEEKDAY_NOON))
+    try:
+        summary = await runner.run()
+    finally:
+        await sender.close()
+    assert [(r["channel"], r["status"]) for r in summary["results"]] == [("email", "unknown")]
+    attempts = await pool.fetch("SELECT channel::text, outcome FROM attempts WHERE campaign_id = $1", campaign_id)
+    assert [(row["channel"], row["outcome"]) for row in attempts] == [("email", "unknown")]  # no Telegram try
+    usage = await pool.fetchrow("SELECT emails, telegram FROM usage WHERE org_id = $1", api.org_id)
+    assert (usage["emails"], usage["telegram"]) == (1, 0)  # it may have been sent: not refunded
+    assert len(fake.sent) == 1
 
 
 async def test_a_quota_or_a_bad_key_is_not_retried_but_blocks_the_channel(fake, time):
