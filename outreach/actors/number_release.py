@@ -1,7 +1,8 @@
 """The number release sweeper: releases at Twilio the numbers whose grace period after a lapsed plan has ended.
 
-One runs in every API process; the store (storage.number_release.PgNumberReleases) claims each due number for
-one of them with a lease, so a release that fails (Twilio down, not configured) is tried again after the lease.
+One runs in every API process; the store (storage.number_release.PgNumberReleases) hands each due number to one of
+them, locked and re-checked as still lapsed while Twilio releases it, so a payment never loses a number to a sweep
+already under way; a release that fails (Twilio down, not configured) is tried again after the lease.
 """
 from __future__ import annotations
 
@@ -18,42 +19,39 @@ log = logging.getLogger(__name__)
 
 
 class ReleaseStore(Protocol):
-    async def claim_due(self, now: datetime.datetime, lease_until: datetime.datetime, limit: int) -> list[dict]: ...
-
-    async def forget(self, number_id) -> None: ...
+    async def release_next(self, now: datetime.datetime, lease_until: datetime.datetime, release) -> bool | None:
+        """Await `release(row)` for one due number, locked and still lapsed; None when none is due."""
 
 
 class NumberReleaser:
     def __init__(self, store: ReleaseStore, twilio, clock: Clock, *, interval: float = 60.0,
-                 lease: datetime.timedelta = datetime.timedelta(minutes=10), batch: int = 20):
+                 lease: datetime.timedelta = datetime.timedelta(minutes=10)):
         self.store = store
         self.twilio = twilio  # providers.twilio.Twilio (find_number, release_number); None when not configured
         self.clock = clock
         self.interval = interval
         self.lease = lease
-        self.batch = batch
 
     async def release_due(self) -> int:
-        """Release every number due by the clock; returns how many were released (failures wait for the lease)."""
+        """Release every number due by the clock, one at a time; returns how many were released (failures wait
+        for the lease, so each number is tried once per sweep)."""
         released = 0
         while True:
             now = await self.clock.now()
-            due = await self.store.claim_due(now, now + self.lease, self.batch)
-            for row in due:
-                released += await self.release(row)
-            if len(due) < self.batch:
+            outcome = await self.store.release_next(now, now + self.lease, self.release)
+            if outcome is None:
                 return released
+            released += outcome
 
-    async def release(self, row: dict) -> int:
+    async def release(self, row: dict) -> bool:
         try:
             if row["provider"] == "twilio":
                 await self.release_at_twilio(row)
         except errors.ServiceError as exc:
             log.warning("number %s: release failed, retried after %s: %s", row["number"], self.lease, exc.message)
-            return 0
-        await self.store.forget(row["id"])
+            return False
         log.info("number %s of organization %s released after its plan lapsed", row["number"], row["org_id"])
-        return 1
+        return True
 
     async def release_at_twilio(self, row: dict) -> None:
         if self.twilio is None:

@@ -140,3 +140,46 @@ async def test_the_sweeper_releases_after_the_grace_period_across_restarts_and_f
     assert fake_twilio.released == [sid]
     assert (await api.get("/api/dashboard/numbers")).body["numbers"] == []
     assert [row["id"] for row in (await other.get("/api/dashboard/numbers")).body["numbers"]] == [str(kept["id"])]
+
+
+class PaymentDuringRelease:
+    """The Twilio port, but while the sweep's first release is under way another organization pays (its Stripe
+    webhook runs to the end before Twilio is asked)."""
+
+    def __init__(self, port, pay):
+        self.port, self.pay, self.paid = port, pay, False
+
+    async def find_number(self, number: str):
+        return await self.port.find_number(number)
+
+    async def release_number(self, sid: str) -> bool:
+        if not self.paid:
+            self.paid = True
+            await self.pay()
+        return await self.port.release_number(sid)
+
+
+async def test_a_payment_arriving_mid_sweep_keeps_its_number(app, pool, fake_twilio):
+    api, sid = await paying_org(app, pool, fake_twilio)
+    other = await tenant_on(app, pool, "globex", plan="starter")
+    await pool.execute("UPDATE organizations SET stripe_customer_id = 'cus_B', stripe_subscription_id = 'sub_B', "
+                       "plan_updated_at = now() - interval '1 hour' WHERE id = $1", other.org_id)
+    kept = await insert_number(pool, other.org_id, number="+14155550999", provider_sid=fake_twilio.own("+14155550999"))
+
+    async def subscription(customer: str, kind: str, status: str, age: int) -> None:
+        event = fake_stripe.event(kind, fake_stripe.subscription("sub_" + customer[-1], customer, status,
+                                                                 PRICES["starter"]), created=int(time.time()) - age)
+        assert (await deliver(app, event))[0] == 200
+
+    await subscription("cus_A", "customer.subscription.deleted", "canceled", 20)
+    await subscription("cus_B", "customer.subscription.deleted", "canceled", 20)
+    await pool.execute("UPDATE phone_numbers SET release_after = release_after + interval '1 minute' WHERE id = $1",
+                       kept["id"])  # acme's number comes due first, so globex pays while it is being released
+    port = PaymentDuringRelease(twilio_port(fake_twilio), lambda: subscription(
+        "cus_B", "customer.subscription.updated", "active", 5))
+    clock = Clock(datetime.datetime.now(datetime.timezone.utc) + 8 * DAY)
+    assert await NumberReleaser(PgNumberReleases(pool), port, clock).run() == 1
+    assert port.paid and fake_twilio.released == [sid]
+    assert (await api.get("/api/dashboard/numbers")).body["numbers"] == []
+    [number] = (await other.get("/api/dashboard/numbers")).body["numbers"]
+    assert (number["id"], number["status"], number["releaseAfter"]) == (str(kept["id"]), "active", None)
