@@ -166,6 +166,10 @@ class CampaignRunner:
         if self._paused or await self.store.campaign_status() != "active":
             status = await self.store.campaign_status() or "paused"
             reason = None
+        elif counts["in_progress"]:  # no task of this run holds them: a claim committed, its answer lost (retried)
+            await self.store.reconcile()  # never `completed` over them: back to pending, and the run goes on
+            earlier, again = self.results, await self._run()
+            return {**again, "results": (earlier + again["results"])[-self.options.max_results_kept:]}
         elif counts["pending"] == 0:
             await self.store.finish_campaign("completed")
             status, reason = "completed", None

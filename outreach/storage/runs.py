@@ -167,19 +167,22 @@ async def reserve_usage(conn: asyncpg.Connection, org_id, plan: str, channel: st
     return lead_ids[granted:], f"{name} limit reached ({row['before'] + granted}/{limit})"
 
 
+# Idempotent, because storage.run_store.Reconnecting sends it again when the connection drops, and the first
+# one may have committed: only attempts still without an outcome are written, and only those log their message or
+# call and give their usage back; only leads still in progress change state.
 RECORD = """
 WITH finished AS (
     UPDATE attempts a SET outcome = u.outcome, provider_id = u.provider_id, error = u.error, finished_at = now()
     FROM unnest($2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $28::int[])
          AS u(lead_id, channel, outcome, provider_id, error, step)
     WHERE a.campaign_id = $1 AND a.lead_id = u.lead_id AND a.channel = u.channel::message_channel
-      AND a.step = u.step AND u.outcome <> 'not_sent'
-    RETURNING a.lead_id
+      AND a.step = u.step AND u.outcome <> 'not_sent' AND a.outcome IS NULL
+    RETURNING a.lead_id, a.channel::text AS channel
 ), withdrawn AS (
     DELETE FROM attempts a USING unnest($2::uuid[], $3::text[], $4::text[], $28::int[])
          AS u(lead_id, channel, outcome, step)
     WHERE a.campaign_id = $1 AND a.lead_id = u.lead_id AND a.channel = u.channel::message_channel
-      AND a.step = u.step AND u.outcome = 'not_sent'
+      AND a.step = u.step AND u.outcome = 'not_sent' AND a.outcome IS NULL
     RETURNING a.lead_id
 ), ended AS (
     -- A lead whose remaining steps were stopped (a reply) while its step was in flight ends instead of waiting.
@@ -191,7 +194,7 @@ WITH finished AS (
         updated_at = now()
     FROM unnest($7::uuid[], $8::text[], $9::text[], $10::text[], $29::int[], $30::timestamptz[], $31::bool[])
          AS u(lead_id, state, channel, error, step, due_at, reached)
-    WHERE cl.campaign_id = $1 AND cl.lead_id = u.lead_id
+    WHERE cl.campaign_id = $1 AND cl.lead_id = u.lead_id AND cl.state = 'in_progress'
     RETURNING cl.lead_id
 ), contacted AS (
     UPDATE leads SET status = 'contacted' WHERE id = ANY($11::uuid[]) AND status = 'new' AND status_set_by IS NULL
@@ -203,6 +206,7 @@ WITH finished AS (
     FROM unnest($13::uuid[], $14::text[], $15::text[], $16::text[], $17::jsonb[], $18::text[])
          AS u(lead_id, channel, status, content, metadata, provider_id)
     WHERE EXISTS (SELECT 1 FROM leads WHERE id = u.lead_id)  -- a lead deleted meanwhile has no history to keep
+      AND EXISTS (SELECT 1 FROM finished f WHERE f.lead_id = u.lead_id AND f.channel = u.channel)
     RETURNING id
 ), called AS (
     INSERT INTO call_logs (org_id, lead_id, campaign_id, direction, status, to_number, duration, provider_call_id,
@@ -211,12 +215,14 @@ WITH finished AS (
     FROM unnest($19::uuid[], $20::text[], $21::text[], $22::int[], $23::text[])
          AS u(lead_id, status, to_number, duration, provider_id)
     WHERE EXISTS (SELECT 1 FROM leads WHERE id = u.lead_id)
+      AND EXISTS (SELECT 1 FROM finished f WHERE f.lead_id = u.lead_id AND f.channel = 'voice')
     ON CONFLICT (provider_call_id) DO NOTHING
     RETURNING id
 ), usage_change AS (
     UPDATE usage SET emails = greatest(emails - $24, 0), telegram = greatest(telegram - $25, 0),
                      minutes = greatest(minutes + $26, 0)
     WHERE org_id = $12 AND month = $27 AND ($24 > 0 OR $25 > 0 OR $26 <> 0)
+      AND (EXISTS (SELECT 1 FROM finished) OR EXISTS (SELECT 1 FROM withdrawn))  -- not again on a retry
     RETURNING org_id
 )
 SELECT (SELECT count(*) FROM finished) + (SELECT count(*) FROM withdrawn) + (SELECT count(*) FROM ended)
