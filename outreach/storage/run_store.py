@@ -5,6 +5,9 @@ PostgreSQL cannot be reached (refused, restarting, shutting down, a connection d
 again, whole, with capped and jittered backoff until it succeeds. So while the database is gone the
 run blocks: no lead is claimed, no attempt row can be written and therefore no send starts, and an
 outcome already received waits until it is recorded. Each store call is one statement or transaction.
+A call whose COMMIT landed just before the connection dropped is sent again too, so each must be safe to
+repeat: recording outcomes is idempotent (runs.RECORD), and leads a repeated claim left `in_progress` are
+put back to pending by the run before it ends (CampaignRunner._finish).
 """
 from __future__ import annotations
 
