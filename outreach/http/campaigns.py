@@ -9,7 +9,7 @@ from aiohttp import web
 
 from outreach.http import keys, leads as lead_routes, params, validation, wire
 from outreach.http.auth import principal
-from outreach.runtime import policy, sequences
+from outreach.runtime import optout, policy, sequences
 from outreach.runtime.models import CampaignStatus
 from outreach.storage import campaigns, clock, db, timers
 
@@ -147,6 +147,7 @@ async def create_campaign(request: web.Request) -> web.Response:
     fields = await params.body(request)
     sequences.validate_settings(fields.get("settings"))
     policy.validate_windows(fields.get("settings"))
+    optout.validate_audience(fields.get("settings"))
     async with db.connection(request.app[keys.DB]) as conn:
         row = await campaigns.create_campaign(conn, principal(request).org_id, fields)
     return wire.json_response(wire.to_wire(row), status=201)
@@ -174,6 +175,7 @@ async def update_campaign(request: web.Request) -> web.Response:
     if "settings" in fields:
         sequences.validate_settings(fields["settings"])
         policy.validate_windows(fields["settings"])
+        optout.validate_audience(fields["settings"])
     wanted = fields.pop("status", None)
     org_id = principal(request).org_id
     async with db.transaction(request.app[keys.DB]) as conn:

@@ -94,8 +94,8 @@ SPOOL_BYTES = 1024 * 1024  # an upload past this waits on disk, not in memory
 
 
 def lead_fields(values: dict) -> dict:
-    """The model's values, normalized and checked as the CSV import does (a Telegram username loses its @, the
-    phone becomes E.164; control characters are refused)."""
+    """The model's values, normalized and checked as the CSV import does (a Telegram username loses its @ or t.me
+    link, the phone becomes E.164; control characters are refused)."""
     cleaned = lead_csv.clean_lead_fields(values)
     given = {column: cleaned.get(column, value) for column, value in values.items()}
     return lead_csv.checked_lead(given)

@@ -162,12 +162,13 @@ async def apply_status(conn, kind: str, data: dict) -> dict:
 
 
 async def apply_reply(conn, data: dict) -> dict:
-    """A lead answered: logged within the one organization that takes mail at the recipient address.
+    """A lead answered: logged within the one organization that takes mail at the recipient address and wrote to
+    the sender (storage.messages.reply_orgs), on every lead of the address it contacted.
 
     No automatic answer is sent: Resend's email.received carries no body, so there is nothing to reply to.
     """
-    recipients = [address for address in map(address_of, as_list(data.get("to"))) if address]
-    org_ids = await email_senders.orgs_for_addresses(conn, recipients) if recipients else []
+    sender = address_of(data["from"])
+    org_ids = await reply_orgs(conn, data, sender)
     if len(org_ids) != 1:
         reason = "Recipient address is shared by several organizations" if org_ids else "Unknown recipient address"
         return {"success": False, "error": reason}
@@ -176,16 +177,24 @@ async def apply_reply(conn, data: dict) -> dict:
     email_id = data.get("email_id") if isinstance(data.get("email_id"), str) else None
     checks = replies.auth_results(data)
     verified = replies.sender_verified(checks)
-    sender = address_of(data["from"])
-    reply = await messages.record_reply(conn, org_ids[0], sender, subject=subject, content=content,
-                                        provider_id=email_id, verified=verified, checks=checks)
-    if reply is None:
+    stored = await messages.record_reply(conn, org_ids[0], sender, subject=subject, content=content,
+                                         provider_id=email_id, verified=verified, checks=checks)
+    if not stored:
         return {"success": False, "error": "Lead not found"}
     if verified:  # a forged sender must not stop, qualify or unsubscribe anyone
-        await lead_replies.take_reply(conn, org_ids[0], reply["lead_id"])
+        for reply in stored:
+            await lead_replies.take_reply(conn, org_ids[0], reply["lead_id"])
         if optout.is_stop_request(subject) or optout.is_stop_request(content):
             await suppressions.suppress(conn, org_ids[0], "email", sender, "reply")
-    return {"success": True, "messageId": reply["id"], "verified": verified}
+    return {"success": True, "messageId": stored[0]["id"], "verified": verified}
+
+
+async def reply_orgs(conn, data: dict, sender: str) -> list:
+    """The organizations an inbound email may belong to: those taking mail at a recipient address, narrowed to
+    the one whose email it answers or that wrote to the sender (another org's claim on the address is no veto)."""
+    recipients = [address for address in map(address_of, as_list(data.get("to"))) if address]
+    org_ids = await email_senders.orgs_for_addresses(conn, recipients) if recipients else []
+    return await messages.reply_orgs(conn, org_ids, sender, replies.thread_ids(data))
 
 
 def is_hard_bounce(bounce: dict) -> bool:

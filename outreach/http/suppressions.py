@@ -10,7 +10,7 @@ from aiohttp import web
 from pydantic import Field
 
 from outreach.http import keys, params, validation, wire
-from outreach.http.auth import principal
+from outreach.http.auth import admin_only, principal
 from outreach.http.leads import read_csv_upload
 from outreach.runtime import errors, optout
 from outreach.storage import db, suppressions
@@ -121,10 +121,11 @@ def requested_entries(body: dict) -> list[tuple[str, str]]:
     return normalised
 
 
+@admin_only  # lifting a do-not-contact entry lets the organization write to that person again
 @params.answers(200, validation.Success)
 async def delete_suppression(request: web.Request) -> web.Response:
     suppression_id = params.path_id(request)
-    async with db.connection(request.app[keys.DB]) as conn:
+    async with db.transaction(request.app[keys.DB]) as conn:
         await suppressions.delete_suppression(conn, principal(request).org_id, suppression_id)
     return wire.json_response({"success": True})
 

@@ -9,7 +9,7 @@ import csv
 import typing
 import unicodedata
 
-from outreach.runtime import errors, phones
+from outreach.runtime import errors, phones, usernames
 from outreach.runtime.policy import LEAD_TEXT_FIELDS, LEAD_TEXT_LIMITS, has_contact, too_long_lead_field
 
 HEADER_ALIASES = {
@@ -34,13 +34,14 @@ LINE_SEPARATORS = {"\u2028", "\u2029"}
 
 
 def clean_lead_fields(raw: dict) -> dict:
-    """Trim text, turn blanks into None, drop a leading @ from Telegram usernames."""
+    """Trim text, turn blanks into None, keep Telegram usernames in their one form (usernames.canonical: no @,
+    no t.me link, lower case) so the do-not-contact list and replies match them."""
     cleaned = {}
     for field in LEAD_TEXT_FIELDS:
         value = raw.get(field)
         value = value.strip() if isinstance(value, str) else None
         if value and field == "telegram_username":
-            value = value.lstrip("@").strip()
+            value = usernames.canonical(value)
         cleaned[field] = value or None
     return cleaned
 

@@ -11,13 +11,17 @@ import hmac
 import re
 import uuid
 
-from outreach.runtime import errors
+from outreach.runtime import errors, usernames
 from outreach.runtime.lead_csv import decode_csv
+from outreach.runtime.models import LeadStatus
 
 SUPPRESSION_TYPES = ("email", "phone", "telegram")
 SOURCES = ("unsubscribe", "reply", "bounce", "complaint", "manual", "import", "do_not_call")
+# The person's own opt-out (CAN-SPAM, GDPR art. 21): no one in the organization may lift it.
+PERMANENT_SOURCES = ("unsubscribe", "complaint")
 DEFAULT_AUDIENCE = ("new", "contacted")
 NEVER_CONTACTED = ("rejected",)  # a lead who said no stays out, whatever a campaign's audience says
+AUDIENCE_STATUSES = tuple(status.value for status in LeadStatus if status.value not in NEVER_CONTACTED)
 INVALID_TOKEN = "Invalid or altered unsubscribe link"
 
 EMAIL = re.compile(r"[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+")
@@ -59,7 +63,8 @@ def normalise_phone(value: str) -> str:
 
 
 def normalise_username(value: str) -> str:
-    name = value.lower().removeprefix("https://").removeprefix("t.me/").lstrip("@")
+    """A username as leads keep it (usernames.canonical: `https://t.me/JohnDoe`, `@JohnDoe` -> `johndoe`), checked."""
+    name = usernames.canonical(value)
     if not TELEGRAM.fullmatch(name):
         raise errors.Invalid(f"{value!r} is not a Telegram username")
     return name
@@ -99,6 +104,27 @@ def audience(settings) -> list[str]:
     if not isinstance(statuses, list) or not statuses:
         statuses = list(DEFAULT_AUDIENCE)
     return [status for status in statuses if isinstance(status, str) and status not in NEVER_CONTACTED]
+
+
+def validate_audience(settings) -> None:
+    """`settings.audience.statuses`, when given: a list of lead statuses a campaign may contact. `rejected` is
+    never one; `converted` (a customer) is contacted only by a campaign that names it here. Raises Invalid."""
+    audience_setting = settings.get("audience") if isinstance(settings, dict) else None
+    if audience_setting is None:
+        return
+    if not isinstance(audience_setting, dict):
+        raise errors.Invalid("settings.audience must be an object")
+    statuses = audience_setting.get("statuses")
+    if statuses is None:
+        return
+    if not isinstance(statuses, list) or not all(isinstance(status, str) for status in statuses):
+        raise errors.Invalid("settings.audience.statuses must be a list of lead statuses")
+    if any(status in NEVER_CONTACTED for status in statuses):
+        raise errors.Invalid("settings.audience.statuses cannot include rejected: a rejected lead is never contacted")
+    unknown = [status for status in statuses if status not in AUDIENCE_STATUSES]
+    if unknown:
+        raise errors.Invalid(f"settings.audience.statuses: unknown lead status {unknown[0]!r} "
+                             f"(one of: {', '.join(AUDIENCE_STATUSES)})")
 
 
 # --- unsubscribe links -------------------------------------------------------------------------------

@@ -41,6 +41,20 @@ def sender_verified(results: dict[str, str]) -> bool:
     return not given or "pass" in given
 
 
+MESSAGE_ID = re.compile(r"<([^<>\s]+)>")
+
+
+def thread_ids(data: dict) -> list[str]:
+    """The ids an inbound email says it answers (In-Reply-To, References): each Message-ID without its brackets,
+    and its part before the @, which is where a provider puts its own email id."""
+    found: list[str] = []
+    for name in ("in-reply-to", "references"):
+        for header in header_values(data.get("headers"), name):
+            for message_id in MESSAGE_ID.findall(header):
+                found += [message_id, message_id.partition("@")[0]]
+    return list(dict.fromkeys(found))
+
+
 DEFAULT_QUALIFY_SCORE = 0.7
 
 

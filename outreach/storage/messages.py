@@ -87,31 +87,63 @@ async def advance_status(conn: asyncpg.Connection, org_id, provider_id: str, sta
     return result != "UPDATE 0"
 
 
+THREADED_ORGS = """SELECT DISTINCT org_id FROM messages WHERE org_id = ANY($1::uuid[]) AND provider_id = ANY($2::text[])
+                   AND channel = 'email' AND direction = 'outbound'"""
+EMAILED_ORGS = """SELECT DISTINCT m.org_id FROM leads l JOIN messages m ON m.lead_id = l.id AND m.org_id = l.org_id
+                  WHERE l.org_id = ANY($1::uuid[]) AND lower(l.email) = $2 AND m.channel = 'email'
+                    AND m.direction = 'outbound' AND m.status <> 'failed'"""
+HOLDING_ORGS = "SELECT DISTINCT org_id FROM leads WHERE org_id = ANY($1::uuid[]) AND lower(email) = $2"
+
+
+async def reply_orgs(conn: asyncpg.Connection, org_ids: list, from_email: str, thread_ids: list[str]) -> list:
+    """Of `org_ids` (those claiming the recipient address), the ones a reply from `from_email` answers, most
+    certain first: the one whose email it names (In-Reply-To, References), those that emailed the sender, those
+    with a lead at it. So a claim by an organization that never wrote to the sender does not make the reply
+    ambiguous. All of them when none ever knew the sender."""
+    if len(org_ids) < 2:
+        return org_ids
+    for query, value in ((THREADED_ORGS, thread_ids), (EMAILED_ORGS, from_email.lower()),
+                         (HOLDING_ORGS, from_email.lower())):
+        found = [row["org_id"] for row in await conn.fetch(query, org_ids, value)]
+        if found:
+            return found
+    return org_ids
+
+
+RECORD_REPLY = """
+WITH matching AS (
+    SELECT id, campaign_id, created_at FROM leads WHERE org_id = $1 AND lower(email) = lower($2)
+), contacted AS (  -- every lead row of the address the org wrote to (one person may be several leads)
+    SELECT id, campaign_id FROM matching l
+    WHERE EXISTS (SELECT 1 FROM messages m WHERE m.org_id = $1 AND m.lead_id = l.id AND m.direction = 'outbound'
+                  AND m.status <> 'failed')
+), target AS (  -- else the newest lead with the address, so the reply is still kept
+    SELECT id, campaign_id FROM contacted
+    UNION ALL
+    (SELECT id, campaign_id FROM matching WHERE NOT EXISTS (SELECT 1 FROM contacted)
+     ORDER BY created_at DESC, id DESC LIMIT 1)
+), original AS (  -- the last email each of them was sent
+    SELECT DISTINCT ON (t.id) t.id AS lead_id, m.id, m.campaign_id FROM target t JOIN messages m ON m.lead_id = t.id
+    WHERE m.org_id = $1 AND m.channel = 'email' AND m.direction = 'outbound' AND m.status <> 'failed'
+    ORDER BY t.id, m.created_at DESC, m.id DESC
+), replied AS (
+    UPDATE messages SET status = 'replied' WHERE org_id = $1 AND id IN (SELECT id FROM original) AND $6
+)
+INSERT INTO messages (org_id, lead_id, campaign_id, channel, direction, status, content, metadata,
+                      provider_id, parent_id)
+SELECT $1, t.id, coalesce(o.campaign_id, t.campaign_id), 'email', 'inbound', 'delivered', $3, $4, $5, o.id
+FROM target t LEFT JOIN original o ON o.lead_id = t.id
+RETURNING id, lead_id, parent_id
+"""
+
+
 async def record_reply(conn: asyncpg.Connection, org_id, from_email: str, *, subject: str, content: str,
-                       provider_id: str | None, verified: bool = True, checks: dict | None = None) -> dict | None:
-    """An inbound email from one of the org's leads (address compared without case): logged, and the last
-    email sent to that lead marked `replied`. None when no lead of the org has this address.
-    A reply whose sender is not `verified` is logged with that flag and its `checks`, and changes no status."""
-    row = await conn.fetchrow(
-        """WITH lead AS (
-               SELECT id, campaign_id FROM leads WHERE org_id = $1 AND lower(email) = lower($2)
-               ORDER BY created_at DESC, id DESC LIMIT 1
-           ), original AS (
-               SELECT m.id, m.campaign_id FROM messages m JOIN lead l ON l.id = m.lead_id
-               WHERE m.org_id = $1 AND m.channel = 'email' AND m.direction = 'outbound' AND m.status <> 'failed'
-               ORDER BY m.created_at DESC, m.id DESC LIMIT 1
-           ), replied AS (
-               UPDATE messages SET status = 'replied' WHERE org_id = $1 AND id = (SELECT id FROM original) AND $6
-               RETURNING id
-           )
-           INSERT INTO messages (org_id, lead_id, campaign_id, channel, direction, status, content, metadata,
-                                 provider_id, parent_id)
-           SELECT $1, l.id, coalesce((SELECT campaign_id FROM original), l.campaign_id), 'email', 'inbound',
-                  'delivered', $3, $4, $5, coalesce((SELECT id FROM replied), (SELECT id FROM original))
-           FROM lead l
-           RETURNING id, lead_id, parent_id""",
-        org_id, from_email, content,
-        {"subject": subject, "fromEmail": from_email, "verified": verified, **({"checks": checks} if checks else {})},
-        provider_id, verified,
-    )
-    return dict(row) if row else None
+                       provider_id: str | None, verified: bool = True, checks: dict | None = None) -> list[dict]:
+    """An inbound email from one of the org's leads (address compared without case): logged on every lead of the
+    address the org wrote to (else on the newest lead with it), and the last email sent to each marked
+    `replied`. Empty when no lead of the org has this address. A reply whose sender is not `verified` is logged
+    with that flag and its `checks`, and changes no status."""
+    metadata = {"subject": subject, "fromEmail": from_email, "verified": verified,
+                **({"checks": checks} if checks else {})}
+    rows = await conn.fetch(RECORD_REPLY, org_id, from_email, content, metadata, provider_id, verified)
+    return sql.as_dicts(rows)

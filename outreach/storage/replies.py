@@ -38,45 +38,45 @@ async def take_reply(conn: asyncpg.Connection, org_id, lead_id, reason: str = RE
 INBOUND = """
 WITH account AS (
     SELECT id, assigned_org_id AS org_id FROM telegram_accounts WHERE id = $1 AND assigned_org_id IS NOT NULL
-), lead AS (  -- the lead this account wrote to under the username it resolved to this peer
+), peer_leads AS (  -- every lead row this account wrote to under the username it resolved to this peer
     SELECT l.id, l.org_id, l.telegram_username FROM account a
     JOIN telegram_peers p ON p.account_id = a.id AND p.user_id = $2
-    JOIN leads l ON l.org_id = a.org_id AND lower(ltrim(l.telegram_username, '@')) = p.username
-    ORDER BY l.created_at DESC, l.id DESC LIMIT 1
-), original AS (
-    SELECT m.id, m.campaign_id FROM messages m JOIN lead l ON l.id = m.lead_id
+    JOIN leads l ON l.org_id = a.org_id AND lower(l.telegram_username) = p.username
+), original AS (  -- the last message each was sent: only a lead we contacted answers us
+    SELECT DISTINCT ON (l.id) l.id AS lead_id, m.id, m.campaign_id FROM peer_leads l JOIN messages m ON m.lead_id = l.id
     WHERE m.org_id = l.org_id AND m.channel = 'telegram' AND m.direction = 'outbound' AND m.status <> 'failed'
-    ORDER BY m.created_at DESC, m.id DESC LIMIT 1
+    ORDER BY l.id, m.created_at DESC, m.id DESC
 ), replied AS (
-    UPDATE messages SET status = 'replied' WHERE id = (SELECT id FROM original) RETURNING id
+    UPDATE messages SET status = 'replied' WHERE id IN (SELECT id FROM original)
 )
 INSERT INTO messages (org_id, lead_id, campaign_id, channel, direction, status, content, metadata, provider_id,
                       parent_id)
-SELECT l.org_id, l.id, (SELECT campaign_id FROM original), 'telegram', 'inbound', 'delivered', $4,
-       jsonb_build_object('telegramUsername', l.telegram_username, 'accountId', $1::text), $3,
-       (SELECT id FROM replied)
-FROM lead l
-WHERE EXISTS (SELECT 1 FROM original)  -- only a lead we contacted: anyone else's message is not a reply
-  AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.org_id = l.org_id AND m.provider_id = $3
+SELECT l.org_id, l.id, o.campaign_id, 'telegram', 'inbound', 'delivered', $4,
+       jsonb_build_object('telegramUsername', l.telegram_username, 'accountId', $1::text), $3, o.id
+FROM peer_leads l JOIN original o ON o.lead_id = l.id
+WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.org_id = l.org_id AND m.lead_id = l.id AND m.provider_id = $3
                   AND m.direction = 'inbound')
-RETURNING id, org_id, lead_id, (SELECT telegram_username FROM lead) AS username
+RETURNING id, org_id, lead_id, metadata ->> 'telegramUsername' AS username
 """
 
 
 async def record_telegram_reply(conn: asyncpg.Connection, account_id, peer_id: int, message_id: int,
                                 text: str | None) -> dict | None:
     """An incoming private message to one of our accounts. From a lead the account wrote to: stored as the
-    lead's inbound message, taken as a reply, and a stop request suppresses the username. Anything else is
-    ignored (None). A message handled before is not applied twice. Call inside a transaction."""
+    inbound message of every lead row it wrote to under that peer's username, taken as their reply, and a stop
+    request suppresses the username. Anything else is ignored (None). A message handled before is not applied
+    twice. Call inside a transaction."""
     await advance_inbox(conn, account_id, message_id)
-    row = await conn.fetchrow(INBOUND, account_id, peer_id, f"in:{peer_id}:{message_id}", text or "")
-    if row is None:
+    rows = await conn.fetch(INBOUND, account_id, peer_id, f"in:{peer_id}:{message_id}", text or "")
+    if not rows:
         return None
-    await take_reply(conn, row["org_id"], row["lead_id"])
+    org_id = rows[0]["org_id"]
+    for row in rows:
+        await take_reply(conn, org_id, row["lead_id"])
     stop = optout.is_stop_request(text)
     if stop:
-        await suppressions.suppress(conn, row["org_id"], "telegram", row["username"], "reply")
-    return {**dict(row), "stop": stop}
+        await suppressions.suppress(conn, org_id, "telegram", rows[0]["username"], "reply")
+    return {**dict(rows[0]), "stop": stop, "lead_ids": [row["lead_id"] for row in rows]}
 
 
 async def advance_inbox(conn: asyncpg.Connection, account_id, message_id: int) -> None:

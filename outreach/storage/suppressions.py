@@ -20,13 +20,14 @@ FILTER = "org_id = $1 AND ($2::text IS NULL OR type = $2) AND ($3::text IS NULL 
 SUPPRESSED = "Lead is on the do-not-contact list"
 ENDED = "(CASE WHEN cl.reached THEN 'sent' ELSE 'skipped' END)::lead_state"  # an earlier step reached it: sent
 
-# A lead matches when any of its contacts, normalised as the list is, is on its organization's list.
+# A lead matches when any of its contacts, normalised as the list is, is on its organization's list. Usernames are
+# stored in their one form (runtime.usernames; migration 015 for older rows); lower() matches the leads' index.
 LEAD_SUPPRESSED = r"""(
     EXISTS (SELECT 1 FROM suppressions s WHERE s.org_id = l.org_id AND s.type = 'email' AND s.value = lower(l.email))
     OR EXISTS (SELECT 1 FROM suppressions s WHERE s.org_id = l.org_id AND s.type = 'phone'
                AND s.value = '+' || regexp_replace(regexp_replace(l.phone, '\D', '', 'g'), '^00', ''))
     OR EXISTS (SELECT 1 FROM suppressions s WHERE s.org_id = l.org_id AND s.type = 'telegram'
-               AND s.value = lower(ltrim(l.telegram_username, '@'))))"""
+               AND s.value = lower(l.telegram_username)))"""
 
 
 async def lock_list(conn: asyncpg.Connection, org_id, *, shared: bool) -> None:
@@ -38,7 +39,8 @@ async def lock_list(conn: asyncpg.Connection, org_id, *, shared: bool) -> None:
 # --- the list ----------------------------------------------------------------------------------------
 
 async def add_entries(conn: asyncpg.Connection, org_id, entries: list[tuple[str, str]], source: str) -> list[dict]:
-    """Suppress normalised (type, value) pairs; the rows, an entry already listed keeping its source and time.
+    """Suppress normalised (type, value) pairs; the rows, an entry already listed keeping its time and its source
+    (unless the person now opted out themselves: that source replaces the org's, so it cannot be deleted).
     Call inside a transaction."""
     unique = list(dict.fromkeys(entries))
     if not unique:
@@ -47,9 +49,11 @@ async def add_entries(conn: asyncpg.Connection, org_id, entries: list[tuple[str,
     rows = await conn.fetch(
         f"""INSERT INTO suppressions (org_id, type, value, source)
             SELECT $1, u.type, u.value, $4 FROM unnest($2::text[], $3::text[]) AS u(type, value)
-            ON CONFLICT ON CONSTRAINT suppressions_once DO UPDATE SET type = EXCLUDED.type
+            ON CONFLICT ON CONSTRAINT suppressions_once DO UPDATE  -- the person's own opt-out outranks the org's entry
+            SET source = CASE WHEN EXCLUDED.source = ANY($5::text[]) AND suppressions.source <> ALL($5::text[])
+                              THEN EXCLUDED.source ELSE suppressions.source END
             RETURNING {COLUMNS}, (xmax = 0) AS added""",
-        org_id, [kind for kind, _ in unique], [value for _, value in unique], source,
+        org_id, [kind for kind, _ in unique], [value for _, value in unique], source, list(optout.PERMANENT_SOURCES),
     )
     return sql.as_dicts(rows)
 
@@ -75,7 +79,18 @@ async def list_suppressions(conn: asyncpg.Connection, org_id, page: Page, *, kin
 
 
 async def delete_suppression(conn: asyncpg.Connection, org_id, suppression_id) -> None:
-    await sql.delete_owned(conn, "suppressions", suppression_id, org_id)
+    """NotFound for another org's entry; Conflict for an opt-out the person made (optout.PERMANENT_SOURCES)."""
+    deleted = await conn.fetchval(
+        "DELETE FROM suppressions WHERE id = $1 AND org_id = $2 AND source <> ALL($3::text[]) RETURNING id",
+        suppression_id, org_id, list(optout.PERMANENT_SOURCES))
+    if deleted is not None:
+        return
+    source = await conn.fetchval("SELECT source FROM suppressions WHERE id = $1 AND org_id = $2",
+                                 suppression_id, org_id)
+    if source is None:
+        raise errors.NotFound("Suppression not found")
+    raise errors.Conflict(f"This entry is the person's own opt-out ({source}): it is theirs to lift, not the "
+                          "organization's (CAN-SPAM, GDPR art. 21), so it cannot be deleted")
 
 
 # --- the checks on the send paths --------------------------------------------------------------------

@@ -106,3 +106,22 @@ async def test_the_runtime_tells_an_account_actor_on_ray_to_listen(ray_api, ray_
         "VALUES ('+380500000009', 'sandbox', 'active', $1) RETURNING id", ray_api.org_id)
     runtime = remote.RayRuntime(ray_settings, TEST_RUNNER_OPTIONS)
     assert await runtime.listen_telegram([account]) == [False]
+
+
+async def test_an_audience_is_checked_on_create_and_update(api):
+    """`converted` only when a campaign names it; `rejected` never; an unknown status is a 400 naming it."""
+    customers = await api.post(BASE, json={"name": "Customers", "settings": {"audience": {"statuses": ["converted"]}}})
+    assert customers.status == 201, customers.body
+    for statuses, error in (
+            (["new", "rejected"], "settings.audience.statuses cannot include rejected: a rejected lead is never "
+                                  "contacted"),
+            (["new", "customers"], "settings.audience.statuses: unknown lead status 'customers' (one of: new, "
+                                   "contacted, qualified, converted)"),
+            ("new", "settings.audience.statuses must be a list of lead statuses")):
+        body = {"name": "Bad", "settings": {"audience": {"statuses": statuses}}}
+        created = await api.post(BASE, json=body)
+        assert (created.status, created.body) == (400, {"error": error})
+        updated = await api.patch(f"{BASE}/{customers.body['id']}", json={"settings": body["settings"]})
+        assert (updated.status, updated.body) == (400, {"error": error})
+    kept = await api.get(f"{BASE}/{customers.body['id']}")
+    assert kept.body["settings"]["audience"] == {"statuses": ["converted"]}

@@ -122,6 +122,69 @@ async def test_a_status_a_user_set_is_never_changed_by_a_reply(hooks, api, conve
     assert state["status"] == "new" and state["second"][0] == "skipped"
 
 
+AUTH = [{"name": "Authentication-Results", "value": "mx.acme.test; spf=pass; dkim=pass; dmarc=pass"}]
+
+
+async def test_a_reply_reaches_every_lead_row_of_the_address_that_was_written_to(hooks, api, conversation, pool):
+    lead, first, second, message = conversation
+    twin = await insert_lead(pool, api.org_id, first_name="Ivan (imported again)", email="IVAN@example.com",
+                             status="contacted")  # the same person, a newer row, written to by `second`'s first step
+    twin_message = await insert_message(pool, api.org_id, twin["id"], campaign_id=second["id"], provider_id="re_2")
+    await insert_row(pool, "campaign_leads", campaign_id=second["id"], lead_id=twin["id"], org_id=api.org_id,
+                     state="pending", channel="email", step=1)
+    await insert_row(pool, "attempts", campaign_id=second["id"], lead_id=twin["id"], org_id=api.org_id,
+                     channel="email", idempotency_key="k2", outcome="sent", provider_id="re_2")
+    never_written = await insert_lead(pool, api.org_id, first_name="Ivan (never written to)", email="ivan@example.com")
+    body = await resend_event(hooks, "email.received", **reply_event(headers=AUTH))
+    assert body["success"] is True
+    assert (await lead_state(pool, lead, first, second))["second"][:2] == ("skipped", "Lead replied")
+    twin_state = await pool.fetchrow("SELECT state::text, replied_at FROM campaign_leads WHERE lead_id = $1",
+                                     twin["id"])
+    assert twin_state["state"] != "pending" and twin_state["replied_at"] is not None
+    inbound = await pool.fetch("SELECT lead_id, parent_id FROM messages WHERE direction = 'inbound' ORDER BY lead_id")
+    assert sorted((row["lead_id"], row["parent_id"]) for row in inbound) == sorted(
+        [(lead["id"], message["id"]), (twin["id"], twin_message["id"])])  # not on the row nobody wrote to
+    statuses = {row["id"]: row["status"] for row in await pool.fetch("SELECT id, status::text FROM leads")}
+    assert statuses[never_written["id"]] == "new"
+
+
+async def claim_reply_to(tenant, pool, proven: str | None = None):
+    await tenant.put("/api/dashboard/channels", json={"channel": "email", "config": {
+        "fromEmail": proven or f"whatever@{tenant.org_id}.test", "replyTo": "replies@acme.test"}})
+    if proven:
+        await pool.execute("UPDATE sender_addresses SET verified_at = now(), verified_by = 'link' WHERE address = $1",
+                           proven)
+
+
+async def test_another_orgs_claim_on_the_reply_to_address_does_not_drop_the_reply(hooks, api, pool, make_tenant):
+    await claim_reply_to(api, pool, proven="sales@acme.test")
+    lead = await insert_lead(pool, api.org_id, first_name="Ivan", email="ivan@example.com", status="contacted")
+    await insert_message(pool, api.org_id, lead["id"], provider_id="re_acme")
+    evil = await make_tenant("evil")
+    await claim_reply_to(evil, pool)  # unproven, and it holds a lead with the address: no veto either way
+    await insert_lead(pool, evil.org_id, first_name="Ivan", email="ivan@example.com")
+    body = await resend_event(hooks, "email.received", **reply_event(to=["replies@acme.test"], headers=AUTH))
+    assert body["success"] is True, body
+    assert await pool.fetchval("SELECT org_id FROM messages WHERE direction = 'inbound'") == api.org_id
+
+
+async def test_a_reply_goes_to_the_org_whose_email_it_answers(hooks, api, pool, make_tenant):
+    """Two organizations wrote to Ivan and both take mail at the address: In-Reply-To names ours."""
+    other = await make_tenant("globex")
+    for tenant in (api, other):
+        await claim_reply_to(tenant, pool)
+        lead = await insert_lead(pool, tenant.org_id, email="ivan@example.com", status="contacted")
+        await insert_message(pool, tenant.org_id, lead["id"], provider_id=f"re_{tenant.org_id}")
+    ambiguous = await resend_event(hooks, "email.received", **reply_event(to=["replies@acme.test"], headers=AUTH))
+    assert ambiguous == {"received": True, "type": "email.received", "success": False,
+                         "error": "Recipient address is shared by several organizations"}
+    threaded = AUTH + [{"name": "In-Reply-To", "value": f"<re_{other.org_id}@resend.dev>"}]
+    body = await resend_event(hooks, "email.received", **reply_event(email_id="in_2", to=["replies@acme.test"],
+                                                                     headers=threaded))
+    assert body["success"] is True
+    assert await pool.fetchval("SELECT org_id FROM messages WHERE direction = 'inbound'") == other.org_id
+
+
 # --- the voice agent's report -------------------------------------------------------------------------
 
 async def agent_report(hooks, report: dict) -> dict:

@@ -10,6 +10,10 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from outreach.http.app import Deps, build_app
 from outreach.providers.resend import ResendEmail
+from outreach.http import keys
+from outreach.runtime import optout
+from outreach.storage import migrate, suppressions
+from tests.conftest import Api
 from tests.factories import insert_lead
 
 PATH = "/api/dashboard/suppressions"
@@ -100,6 +104,67 @@ async def test_delete_removes_the_entry_and_another_orgs_id_is_a_404(api, other,
     assert (await api.delete(f"{PATH}/{row['id']}")).body == {"success": True}
     assert (await api.delete(f"{PATH}/{row['id']}")).status == 404
     assert await pool.fetchval("SELECT count(*) FROM suppressions") == 0
+
+
+async def test_only_an_admin_deletes_and_a_persons_own_opt_out_is_never_deleted(api, http, clerk, pool):
+    rows = {row["value"]: row for row in (await add(api, {"entries": [
+        {"type": "email", "value": f"{name}@example.com"} for name in ("manual", "unsub", "complaint", "bounce")]}))[
+        "suppressions"]}
+    await pool.execute("""UPDATE suppressions SET source = CASE split_part(value, '@', 1)
+                              WHEN 'unsub' THEN 'unsubscribe' ELSE split_part(value, '@', 1) END
+                          WHERE value <> 'manual@example.com'""")
+    org = "org_acme"  # the tenant is self-hosted: give it a Clerk id so its members can be minted tokens
+    await pool.execute("UPDATE organizations SET clerk_org_id = $2 WHERE id = $1", api.org_id, org)
+    member = Api(http, clerk.mint("user_m", v=2, o={"id": org, "rol": "member", "slg": org}))
+    admin = Api(http, clerk.mint("user_a", v=2, o={"id": org, "rol": "admin", "slg": org}))
+    reply = await member.delete(f"{PATH}/{rows['manual@example.com']['id']}")
+    assert (reply.status, reply.body) == (403, {"error": "Only an organization admin can do this"})
+    for value in ("unsub@example.com", "complaint@example.com"):
+        reply = await admin.delete(f"{PATH}/{rows[value]['id']}")
+        assert reply.status == 409 and "opt-out" in reply.body["error"] and "cannot be deleted" in reply.body["error"]
+    for value in ("manual@example.com", "bounce@example.com"):
+        assert (await admin.delete(f"{PATH}/{rows[value]['id']}")).body == {"success": True}
+    assert sorted(await pool.fetch("SELECT value FROM suppressions")) == [("complaint@example.com",),
+                                                                         ("unsub@example.com",)]
+
+
+async def test_an_unsubscribe_of_an_address_already_listed_by_hand_makes_it_permanent(api, http, pool):
+    row = (await add(api, {"type": "email", "value": "ann@example.com"}))["suppressions"][0]
+    token = optout.unsubscribe_token(http.app[keys.SETTINGS].secret_key, api.org_id, "ann@example.com")
+    assert (await http.post(f"/u/{token}")).status == 200
+    assert await pool.fetchval("SELECT source FROM suppressions WHERE id = $1", row["id"]) == "unsubscribe"
+    assert (await api.delete(f"{PATH}/{row['id']}")).status == 409
+
+
+async def test_a_username_suppressed_in_any_form_matches_a_lead_saved_as_a_link(api, pool, resend):
+    await pool.execute("UPDATE organizations SET plan = 'starter' WHERE id = $1", api.org_id)
+    leads = []
+    for typed in ("https://t.me/JohnDoe", "t.me/Jane_Roe/", "@MaxMustermann"):
+        created = await api.post("/api/dashboard/leads", json={"email": f"{len(leads)}@example.com",
+                                                              "telegramUsername": typed})
+        assert created.status == 201, created.body
+        leads.append(created.body)
+    assert [lead["telegramUsername"] for lead in leads] == ["johndoe", "jane_roe", "maxmustermann"]
+    await add(api, {"entries": [{"type": "telegram", "value": value}
+                                for value in ("@JohnDoe", "https://t.me/jane_roe", "maxmustermann")]})
+    for lead in leads:  # suppressed by its username: not contacted on any channel
+        reply = await api.post("/api/dashboard/email/send", json={"leadId": lead["id"], "subject": "Hi",
+                                                                   "body": "Hello", "toEmail": lead["email"]})
+        assert (reply.status, reply.body) == (409, {"error": "Lead is on the do-not-contact list: it is not contacted"})
+    assert resend.requests == []
+
+
+async def test_migration_015_rewrites_older_usernames_in_their_one_form(api, pool):
+    typed = ["https://t.me/JohnDoe", "t.me/Jane_Roe/", "@MaxMustermann", "plain_name", "@"]
+    for username in typed:  # rows as older versions stored them
+        await insert_lead(pool, api.org_id, email=f"{len(username)}{username[-1]}@example.com",
+                          telegram_username=username)
+    (sql,) = [text for number, _, text in migrate.list_migrations() if number == 15]
+    await pool.execute(sql)
+    stored = {row["telegram_username"] for row in await pool.fetch("SELECT telegram_username FROM leads")}
+    assert stored == {"johndoe", "jane_roe", "maxmustermann", "plain_name", None}
+    await add(api, {"type": "telegram", "value": "@JOHNDOE"})
+    assert await pool.fetchval(f"SELECT count(*) FROM leads l WHERE {suppressions.LEAD_SUPPRESSED}") == 1
 
 
 async def upload(api, text: str):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime
+import uuid
 
 import pytest
 
@@ -116,6 +117,36 @@ async def test_a_reply_while_listening_stops_the_lead_and_marks_it_replied(api, 
     assert analytics["replyRate"] > 0
     assert await pool.fetchval("SELECT last_message_id FROM telegram_inbox") == 42
     assert await pool.fetchval("SELECT count(*) FROM suppressions") == 0
+
+
+async def test_a_reply_reaches_every_lead_row_written_to_under_the_username_in_any_form(api, pool, contacted,
+                                                                                        listening):
+    """The same person saved again as a t.me link (normalised on save) and written to by `second`: the reply is
+    stored on, and stops, both rows; a third row nobody wrote to is left alone."""
+    created = await api.post("/api/dashboard/leads", json={"firstName": "Lead",
+                                                            "telegramUsername": "https://t.me/Lead_One"})
+    assert created.status == 201 and created.body["telegramUsername"] == "lead_one"
+    twin, second = created.body["id"], contacted["second"]["id"]
+    await pool.execute("UPDATE campaign_leads SET step = 1 WHERE campaign_id = $1", second)
+    await factories.insert_row(pool, "campaign_leads", campaign_id=second, lead_id=twin, org_id=api.org_id,
+                               state="pending", step=1)
+    await factories.insert_message(pool, api.org_id, twin, campaign_id=second, channel="telegram", content="Hi!",
+                                   provider_id="5001:10")
+    untouched = (await api.post("/api/dashboard/leads", json={"firstName": "Lead",
+                                                               "telegramUsername": "@LEAD_ONE"})).body
+    actor, server = listening(contacted["account"]["id"], [fake.dialogs()])
+    await actor.listen()
+    server.deliver(LEAD, 44, "Sure, let's talk")
+
+    async def stored():
+        return len(await inbound(pool)) == 2
+
+    await wait_until(stored)
+    assert {row[0] for row in await inbound(pool)} == {contacted["lead"]["id"], uuid.UUID(twin)}
+    rows = await pool.fetch("SELECT lead_id, state::text, error FROM campaign_leads WHERE campaign_id = $1", second)
+    assert {(str(row["lead_id"]), row["state"], row["error"]) for row in rows} == {
+        (str(contacted["lead"]["id"]), "skipped", "Lead replied"), (twin, "skipped", "Lead replied")}
+    assert await pool.fetchval("SELECT status::text FROM leads WHERE id = $1", uuid.UUID(untouched["id"])) == "new"
 
 
 async def test_a_stop_word_suppresses_the_username(api, pool, contacted, listening):

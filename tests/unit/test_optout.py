@@ -5,7 +5,7 @@ import uuid
 
 import pytest
 
-from outreach.runtime import errors, optout, replies
+from outreach.runtime import errors, optout, replies, usernames
 
 ORG = uuid.UUID("6f1c0e6a-3a51-4c47-9d55-0d6f4b8b2a10")
 
@@ -17,6 +17,8 @@ ORG = uuid.UUID("6f1c0e6a-3a51-4c47-9d55-0d6f4b8b2a10")
     ("phone", "380441234567", "+380441234567"),
     ("telegram", "@Ann_Lee", "ann_lee"),
     ("telegram", "https://t.me/ann_lee", "ann_lee"),
+    ("telegram", "t.me/JohnDoe", "johndoe"),
+    ("telegram", "http://www.telegram.me/JohnDoe/?start=1", "johndoe"),
 ])
 def test_contacts_are_normalised(kind, value, stored):
     assert optout.normalise(kind, value) == stored
@@ -111,3 +113,36 @@ def test_qualifying_score():
     assert replies.qualifies(0.7, {}) and not replies.qualifies(0.69, {})
     assert replies.qualifies(85, {"qualifyScore": 0.8}) and not replies.qualifies(75, {"qualifyScore": 0.8})
     assert not replies.qualifies(None, {}) and replies.qualify_threshold({"qualifyScore": 7}) == 0.7
+
+
+@pytest.mark.parametrize("typed", ["https://t.me/JohnDoe", "t.me/JohnDoe", "@JohnDoe", " JohnDoe ", "T.ME/johndoe/"])
+def test_a_username_has_one_form_however_it_is_typed(typed):
+    assert usernames.canonical(typed) == "johndoe"
+
+
+@pytest.mark.parametrize("settings", [None, {}, {"audience": {}}, {"audience": {"statuses": []}},
+                                      {"audience": {"statuses": ["new", "qualified", "converted"]}}])
+def test_an_audience_of_known_statuses_is_accepted(settings):
+    optout.validate_audience(settings)
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"audience": "all"}, "settings.audience must be an object"),
+    ({"audience": {"statuses": "new"}}, "settings.audience.statuses must be a list of lead statuses"),
+    ({"audience": {"statuses": [1]}}, "settings.audience.statuses must be a list of lead statuses"),
+    ({"audience": {"statuses": ["new", "rejected"]}},
+     "settings.audience.statuses cannot include rejected: a rejected lead is never contacted"),
+    ({"audience": {"statuses": ["customers"]}},
+     "settings.audience.statuses: unknown lead status 'customers' (one of: new, contacted, qualified, converted)"),
+])
+def test_a_bad_audience_is_refused_naming_the_reason(settings, message):
+    with pytest.raises(errors.Invalid) as refused:
+        optout.validate_audience(settings)
+    assert refused.value.message == message
+
+
+def test_a_replys_thread_ids_come_from_in_reply_to_and_references():
+    data = {"headers": [{"name": "In-Reply-To", "value": "<re_1@resend.dev>"},
+                        {"name": "References", "value": "<a@b.c> <re_1@resend.dev>"}]}
+    assert replies.thread_ids(data) == ["re_1@resend.dev", "re_1", "a@b.c", "a"]
+    assert replies.thread_ids({}) == []
