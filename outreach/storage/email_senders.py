@@ -97,9 +97,9 @@ async def domain_held_elsewhere(conn: asyncpg.Connection, org_id, domain: str) -
 async def orgs_for_addresses(conn: asyncpg.Connection, addresses: list[str]) -> list:
     """The organizations that send from, or take replies at, one of these addresses (compared without case).
 
-    Inbound mail names no organization: its recipient is the only link, and the caller must refuse
-    to pick when several organizations share an address. An org that has proven the address is its one
-    holder, whoever else claims it unproven.
+    Inbound mail names no organization: its recipient is the first link. An org that has proven the address
+    is its one holder, whoever else claims it unproven; several claimants are narrowed by the caller to the
+    one that wrote to the sender (storage.messages.reply_orgs), so a claim alone never vetoes a reply.
     """
     lowered = [address.lower() for address in addresses]
     proven = await conn.fetch(
