@@ -144,9 +144,15 @@ async def test_a_username_suppressed_in_any_form_matches_a_lead_saved_as_a_link(
                                                               "telegramUsername": typed})
         assert created.status == 201, created.body
         leads.append(created.body)
-    assert [lead["telegramUsername"] for lead in leads] == ["johndoe", "jane_roe", "maxmustermann"]
+    form = aiohttp.FormData()
+    form.add_field("file", b"email,telegram\n3@example.com,HTTPS://T.ME/Ann_Lee/\n4@example.com,t.me/JOHNDOE\n",
+                   filename="leads.csv", content_type="text/csv")
+    imported = (await api.post("/api/dashboard/leads/import", data=form)).body
+    assert (imported["imported"], imported["duplicates"]) == (1, 1)  # the second row is @JohnDoe again
+    leads.append((await api.get("/api/dashboard/leads?search=3@example.com")).body["leads"][0])
+    assert [lead["telegramUsername"] for lead in leads] == ["johndoe", "jane_roe", "maxmustermann", "ann_lee"]
     await add(api, {"entries": [{"type": "telegram", "value": value}
-                                for value in ("@JohnDoe", "https://t.me/jane_roe", "maxmustermann")]})
+                                for value in ("@JohnDoe", "https://t.me/jane_roe", "maxmustermann", "Ann_Lee")]})
     for lead in leads:  # suppressed by its username: not contacted on any channel
         reply = await api.post("/api/dashboard/email/send", json={"leadId": lead["id"], "subject": "Hi",
                                                                    "body": "Hello", "toEmail": lead["email"]})
