@@ -166,15 +166,17 @@ class CampaignRunner:
         if self._paused or await self.store.campaign_status() != "active":
             status = await self.store.campaign_status() or "paused"
             reason = None
-        elif counts["in_progress"]:  # no task of this run holds them: a claim committed, its answer lost (retried)
-            await self.store.reconcile()  # never `completed` over them: back to pending, and the run goes on
+        elif counts["in_progress"] or ((due := counts["pending"] and await self.store.due_waiting(
+                await self.clock.now())) and not self.blocked):
+            # in progress: a claim committed, its answer lost (retried), never `completed` over them: back to
+            # pending; due: they came due as the run ended, nothing a person must fix holds them. The run goes on.
+            await self.store.reconcile()
             earlier, again = self.results, await self._run()
             return {**again, "results": (earlier + again["results"])[-self.options.max_results_kept:]}
         elif counts["pending"] == 0:
             await self.store.finish_campaign("completed")
             status, reason = "completed", None
-        elif not await self.store.due_waiting(await self.clock.now()) and (
-                scheduled := await self.store.schedule_next(await self.clock.now())):
+        elif not due and (scheduled := await self.store.schedule_next(await self.clock.now())):
             status, reason = "active", None  # every waiting lead waits on a timer: the scheduler wakes the run
         else:
             status, reason = "paused", "; ".join(sorted(set(self.blocked.values()))) or "Leads are waiting"

@@ -19,7 +19,8 @@ log = logging.getLogger(__name__)
 
 class Scheduler:
     def __init__(self, store: TimerStore, submit: Callable[[object], Awaitable], clock: Clock, *,
-                 max_sleep: float = 60.0, batch: int = 100):
+                 max_sleep: float = 60.0, batch: int = 100,
+                 max_backoff: float = 30.0):
         self.store = store  # storage.timers.PgTimerStore
         self.submit = submit  # campaign id -> the run (an awaitable: RayRuntime.submit)
         self.clock = clock
@@ -27,6 +28,8 @@ class Scheduler:
         self.batch = batch
         self._wake = asyncio.Event()
         self.woken = 0  # campaigns woken by this scheduler (for tests and the benchmark)
+        self.failures = 0  # database steps failed in a row (the backoff grows with them)
+        self.max_backoff = max_backoff
 
     async def wake_due(self) -> list:
         """Claim every campaign due by the clock and submit its run; returns the runs."""
@@ -41,27 +44,33 @@ class Scheduler:
 
     async def run(self, until_empty: bool = False) -> None:
         """Wake due campaigns until cancelled. `until_empty`: wait for the runs woken, and return once no
-        campaign is due by the clock (tests and benchmarks end)."""
-        async with self.store.listening(self._wake.set):  # a run or a start set a wake-up: look again
-            while True:
-                try:
-                    runs = await self.wake_due()
-                except Exception as exc:  # the database is away, ...: this loop outlives it and tries again
-                    log.warning("scheduler: could not claim due campaigns: %s", exc)
-                    runs = None
-                if until_empty:
-                    if not runs:
-                        return
-                    await asyncio.gather(*runs, return_exceptions=True)
-                    continue
-                await self._sleep(1.0 if runs is None else await self._seconds_to_next())
+        campaign is due by the clock (tests and benchmarks end). Any database step that fails (PostgreSQL away or
+        restarted) is retried after a capped backoff, LISTENing again on a new connection: this loop outlives it."""
+        while True:
+            try:
+                async with self.store.listening(self._wake.set) as alive:  # a run or a start set a wake-up
+                    return await self._loop(until_empty, alive)
+            except Exception as exc:
+                self.failures += 1
+                delay = backoff_seconds(self.failures, self.max_backoff)
+                log.warning("scheduler: database step failed (%s); again in %.1f s", exc, delay)
+                await self._sleep(delay)
+
+    async def _loop(self, until_empty: bool, alive: Callable[[], bool]) -> None:
+        while True:
+            if not alive():  # the LISTEN connection died (a PostgreSQL restart): listen again on a new one
+                raise ConnectionError("the LISTEN connection was lost")
+            runs = await self.wake_due()
+            self.failures = 0
+            if until_empty:
+                if not runs:
+                    return
+                await asyncio.gather(*runs, return_exceptions=True)
+                continue
+            await self._sleep(await self._seconds_to_next())
 
     async def _seconds_to_next(self) -> float:
-        try:
-            next_due = await self.store.next_wake()
-        except Exception as exc:  # as above: look again shortly
-            log.warning("scheduler: could not read the next wake-up: %s", exc)
-            return 1.0
+        next_due = await self.store.next_wake()
         if next_due is None:
             return self.max_sleep
         now = await self.clock.now()
@@ -73,3 +82,8 @@ class Scheduler:
             await asyncio.wait_for(self._wake.wait(), timeout=seconds)
         except TimeoutError:
             pass
+
+
+def backoff_seconds(failures: int, cap: float) -> float:
+    """0.5 s after the first failure, doubling with each one in a row, at most `cap`."""
+    return min(0.5 * 2 ** min(failures - 1, 16), cap)

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from outreach.http import keys, leads as lead_routes, params, validation, wire
 from outreach.http.auth import principal
-from outreach.runtime import optout, policy, sequences
+from outreach.runtime import errors, optout, policy, sequences
 from outreach.runtime.models import CampaignStatus
 from outreach.storage import campaigns, clock, db, timers
 
@@ -148,6 +148,7 @@ async def create_campaign(request: web.Request) -> web.Response:
     sequences.validate_settings(fields.get("settings"))
     policy.validate_windows(fields.get("settings"))
     optout.validate_audience(fields.get("settings"))
+    sequences.check_scheduled_at(await clock_of(request).now(), fields.get("scheduled_at"))
     async with db.connection(request.app[keys.DB]) as conn:
         row = await campaigns.create_campaign(conn, principal(request).org_id, fields)
     return wire.json_response(wire.to_wire(row), status=201)
@@ -178,15 +179,27 @@ async def update_campaign(request: web.Request) -> web.Response:
         optout.validate_audience(fields["settings"])
     wanted = fields.pop("status", None)
     org_id = principal(request).org_id
+    if "scheduled_at" in fields:
+        sequences.check_scheduled_at(await clock_of(request).now(), fields["scheduled_at"])
     async with db.transaction(request.app[keys.DB]) as conn:
-        if wanted is not None:
+        if wanted is not None or "scheduled_at" in fields:
             current = await campaigns.get_campaign(conn, org_id, campaign_id, lock=True)
+            check_reschedule(current, fields)
+        if wanted is not None:
             policy.check_status_edit(CampaignStatus(current["status"]), CampaignStatus(wanted))
             fields["status"] = wanted
         row = await campaigns.update_campaign(conn, org_id, campaign_id, fields)
     if fields.get("status") == CampaignStatus.PAUSED.value:
         await tell_runtime_paused(request, campaign_id)
     return wire.json_response(wire.to_wire(row))
+
+
+def check_reschedule(current: dict, fields: dict) -> None:
+    """An active campaign's timers were set from its scheduledAt when it started: moving it is a pause, the edit,
+    then a start (which sets them again), so a wake-up never follows a date that is no longer the campaign's."""
+    if ("scheduled_at" in fields and fields["scheduled_at"] != current["scheduled_at"]
+            and current["status"] == CampaignStatus.ACTIVE.value):
+        raise errors.Conflict("Campaign is active: pause it to change scheduledAt, then start it again")
 
 
 @params.answers(200, validation.Success)
@@ -218,7 +231,9 @@ async def assign_leads(request: web.Request) -> web.Response:
         campaign = await campaigns.get_campaign(conn, org_id, campaign_id)
         if campaign["status"] == CampaignStatus.ACTIVE.value:  # a running sequence takes them in by itself
             now = await clock_of(request).now()
-            first_due = sequences.first_due(now, now, sequences.steps_or_one_shot(campaign["settings"]))
+            scheduled = campaign["scheduled_at"]
+            starts_at = scheduled if scheduled is not None and scheduled > now else now  # armed: not before it
+            first_due = sequences.first_due(now, starts_at, sequences.steps_or_one_shot(campaign["settings"]))
             await timers.wake_for_new_leads(conn, campaign_id, first_due or now)
     return wire.json_response({"success": True, "assigned": assigned})
 

@@ -163,7 +163,8 @@ async def arm(request: web.Request, conn, campaign: dict):
     starts_at = begins_at or now
     steps = sequences.steps_or_one_shot(campaign["settings"])
     wake_at = starts_at if begins_at else now + timers.RUN_LEASE  # running now; the scheduler is the safety net
-    await timers.arm_campaign(conn, campaign["id"], wake_at, sequences.first_due(now, starts_at, steps))
+    await timers.arm_campaign(conn, campaign["id"], wake_at, sequences.first_due(now, starts_at, steps),
+                              rescheduled=begins_at is not None)
     return begins_at
 
 

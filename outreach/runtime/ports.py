@@ -123,7 +123,8 @@ class TimerStore(Protocol):
     async def claim_due(self, now: datetime.datetime, limit: int) -> list: ...
     async def next_wake(self) -> datetime.datetime | None: ...
     def listening(self, callback):
-        """An async context manager: `callback()` on each wake-up set earlier by a run or a start."""
+        """An async context manager: `callback()` on each wake-up set earlier by a run or a start; it yields a
+        function telling whether the listening connection is still alive."""
 
 
 class EventSink(Protocol):

@@ -18,6 +18,8 @@ STEP_KEYS = {"channel", "delay", "templates", "stopOnReply"}
 DELAY_KEYS = ("days", "hours", "minutes")
 MAX_STEPS = 20
 MAX_DELAY_DAYS = 366
+DAYS_PER_UNIT = {"days": 1, "hours": 1 / 24, "minutes": 1 / 1440}
+MAX_SCHEDULE_YEARS = 5
 VARIABLE = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
 KNOWN_VARIABLES = ("firstName", "lastName", "company", "fullName")
 
@@ -88,6 +90,9 @@ def parse_delay(where: str, raw) -> datetime.timedelta:
             raise errors.Invalid(f"{where}.delay.{key} must be a number")
         if value < 0:
             raise errors.Invalid(f"{where}.delay.{key} must not be negative")
+    # checked in days before timedelta is built: a huge number (1e308) would overflow it, never a 400
+    if not sum(raw[key] * DAYS_PER_UNIT[key] for key in raw) <= MAX_DELAY_DAYS:
+        raise errors.Invalid(f"{where}.delay must be at most {MAX_DELAY_DAYS} days")
     delay = datetime.timedelta(**{key: raw[key] for key in raw})
     if delay > datetime.timedelta(days=MAX_DELAY_DAYS):
         raise errors.Invalid(f"{where}.delay must be at most {MAX_DELAY_DAYS} days")
@@ -129,7 +134,18 @@ def step_settings(settings: dict, step: Step) -> dict:
 def first_due(now: datetime.datetime, starts_at: datetime.datetime,
               steps: tuple[Step, ...]) -> datetime.datetime | None:
     """When a lead's first step may fire, the campaign starting for it at `starts_at`; None: at once."""
-    return starts_at + steps[0].delay if starts_at > now or steps[0].delay else None
+    if not (starts_at > now or steps[0].delay):
+        return None
+    try:
+        return starts_at + steps[0].delay
+    except OverflowError:  # a scheduledAt stored before it was capped: a clear refusal, never a 500
+        raise errors.Invalid("scheduledAt plus the first step's delay is past the year 9999") from None
+
+
+def check_scheduled_at(now: datetime.datetime, scheduled_at: datetime.datetime | None) -> None:
+    """scheduledAt may be at most MAX_SCHEDULE_YEARS ahead (a far date is a typo, and would overflow the timers)."""
+    if scheduled_at is not None and scheduled_at - now > datetime.timedelta(days=365 * MAX_SCHEDULE_YEARS):
+        raise errors.Invalid(f"scheduledAt must be at most {MAX_SCHEDULE_YEARS} years ahead")
 
 
 def next_due(sent_at: datetime.datetime, steps: tuple[Step, ...], step_index: int) -> datetime.datetime:

@@ -103,10 +103,12 @@ async def start_attempts(conn: asyncpg.Connection, campaign_id, org_id, plan: st
     (this channel was already attempted for the lead) or a limit message (nothing written).
     An email attempt left without an outcome by a crash is handed out again: its key makes the
     provider drop a second send.
-    A lead suppressed since it was claimed gets no attempt: it is ended `skipped` here and handed back as
-    RELEASED (nothing to send, nothing to record).
+    A lead suppressed since it was claimed, whose steps a reply stopped, or whose status left the campaign's
+    audience gets no attempt: it is ended here (`skipped`, `sent` if an earlier step reached it) with the reason
+    and handed back as RELEASED (nothing to send, nothing to record).
     """
     held = await suppressions.hold_suppressed(conn, org_id, campaign_id, [job[0] for job in jobs])
+    held |= await hold_ended(conn, campaign_id, [job[0] for job in jobs if job[0] not in held])
     released = {(job[0], job[1]): RELEASED for job in jobs if job[0] in held}
     jobs = [job for job in jobs if job[0] not in held]
     rows = await conn.fetch(
@@ -140,6 +142,26 @@ async def start_attempts(conn: asyncpg.Connection, campaign_id, org_id, plan: st
             )
             verdicts.update({(lead_id, channel): message for lead_id in refused})
     return {**verdicts, **released}
+
+
+async def hold_ended(conn: asyncpg.Connection, campaign_id, lead_ids: list) -> set:
+    """At send time, inside the transaction that writes the attempts: the claimed leads whose steps were stopped
+    (storage.timers.stop_lead) or whose status the campaign may no longer contact, ended with why. The row locks
+    order this with a reply's stop: one that commits later finds the attempt and ends the lead when it is recorded."""
+    if not lead_ids:
+        return set()
+    rows = await conn.fetch(
+        """SELECT lead_id, stopped FROM campaign_leads WHERE campaign_id = $1 AND lead_id = ANY($2::uuid[])
+           ORDER BY lead_id FOR UPDATE""", campaign_id, list(set(lead_ids)))
+    reasons = {**await suppressions.ineligible(conn, campaign_id, list(set(lead_ids))),
+               **{row["lead_id"]: row["stopped"] for row in rows if row["stopped"]}}
+    if reasons:
+        await conn.execute(
+            f"""UPDATE campaign_leads cl SET state = {suppressions.ENDED}, error = u.reason, updated_at = now()
+                FROM unnest($2::uuid[], $3::text[]) AS u(lead_id, reason)
+                WHERE cl.campaign_id = $1 AND cl.lead_id = u.lead_id AND cl.state = 'in_progress'""",
+            campaign_id, list(reasons), list(reasons.values()))
+    return set(reasons)
 
 
 async def reserve_usage(conn: asyncpg.Connection, org_id, plan: str, channel: str, lead_ids: list,

@@ -25,14 +25,18 @@ async def notify_due(conn: asyncpg.Connection, when: datetime.datetime) -> None:
 
 
 async def arm_campaign(conn: asyncpg.Connection, campaign_id, starts_at: datetime.datetime,
-                       first_due: datetime.datetime | None) -> None:
+                       first_due: datetime.datetime | None, rescheduled: bool = False) -> None:
     """A start: leads not yet started begin at `first_due` (None: at once), and the campaign is due at
-    `starts_at` (its scheduledAt when in the future, else the start itself)."""
+    `starts_at` (its scheduledAt when in the future, else the start itself). `rescheduled` (a start before a
+    future scheduledAt): every lead nothing was tried on yet follows it, also those an earlier start had set
+    to another scheduledAt."""
     if first_due is not None:
         await conn.execute(
-            """UPDATE campaign_leads SET due_at = $2
-               WHERE campaign_id = $1 AND state = 'pending' AND step = 0 AND due_at = '-infinity'""",
-            campaign_id, first_due,
+            """UPDATE campaign_leads cl SET due_at = $2
+               WHERE campaign_id = $1 AND state = 'pending' AND step = 0
+                 AND (due_at = '-infinity' OR ($3 AND NOT EXISTS (
+                     SELECT 1 FROM attempts a WHERE a.campaign_id = $1 AND a.lead_id = cl.lead_id)))""",
+            campaign_id, first_due, rescheduled,
         )
     await conn.execute("UPDATE campaigns SET next_due_at = $2 WHERE id = $1", campaign_id, starts_at)
     await notify_due(conn, starts_at)
@@ -173,11 +177,16 @@ class PgTimerStore:
 
     @contextlib.asynccontextmanager
     async def listening(self, callback):
-        """LISTEN on the due channel for the scheduler's lifetime, on one connection of the pool."""
+        """LISTEN on the due channel on one connection of the pool; yields whether that connection is still alive
+        (its loss also calls `callback`, so the scheduler notices at once and listens again on another)."""
         notified = lambda *_args: callback()  # noqa: E731 (asyncpg passes connection, pid, channel, payload)
+        lost = lambda *_args: callback()  # noqa: E731
         async with self.pool.acquire() as conn:
             await conn.add_listener(NOTIFY_CHANNEL, notified)
+            conn.add_termination_listener(lost)
             try:
-                yield
+                yield lambda: not conn.is_closed()
             finally:
-                await conn.remove_listener(NOTIFY_CHANNEL, notified)
+                conn.remove_termination_listener(lost)
+                if not conn.is_closed():
+                    await conn.remove_listener(NOTIFY_CHANNEL, notified)

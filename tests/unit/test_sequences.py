@@ -40,6 +40,10 @@ def test_a_sequence_parses_channels_delays_templates_and_stop_on_reply():
     ([{"delay": {"weeks": 1}}], "settings.sequence[0].delay must be an object with some of days, hours, minutes"),
     ([{"delay": {"hours": "2"}}], "settings.sequence[0].delay.hours must be a number"),
     ([{"stopOnReply": "yes"}], "settings.sequence[0].stopOnReply must be true or false"),
+    ([{"delay": {"days": 1e308}}], "settings.sequence[0].delay must be at most 366 days"),  # checked before timedelta
+    ([{"delay": {"minutes": 10 ** 12}}], "settings.sequence[0].delay must be at most 366 days"),
+    ([{"delay": {"days": float("inf")}}], "settings.sequence[0].delay must be at most 366 days"),
+    ([{"delay": {"days": 300, "hours": 24 * 67}}], "settings.sequence[0].delay must be at most 366 days"),
     ([{"channel": "email", "wait": 3}], "settings.sequence[0] has unknown field(s): wait"),
     ([{"templates": {"email": {"subject": "x"}}}],
      "settings.sequence[0].templates.email must be an object with a subject and a body (strings)"),
@@ -109,3 +113,15 @@ def test_the_drafter_is_told_the_step_and_what_was_sent_before():
     assert "Already sent by telegram: Hi Ann, a quick question about widgets?" in prompt
     first = openrouter.build_messages("email", {"first_name": "Ann"}, {"script": "Sell widgets."})[1]["content"]
     assert "step" not in first
+
+
+def test_scheduled_at_is_at_most_five_years_ahead_and_a_stored_later_one_is_refused_clearly():
+    sequences.check_scheduled_at(T0, T0 + datetime.timedelta(days=365 * 5))
+    sequences.check_scheduled_at(T0, None)
+    with pytest.raises(errors.Invalid) as caught:
+        sequences.check_scheduled_at(T0, datetime.datetime(9999, 12, 31, tzinfo=datetime.timezone.utc))
+    assert caught.value.message == "scheduledAt must be at most 5 years ahead"
+    delayed = sequences.steps_of({"sequence": [{"delay": {"days": 2}}]})
+    with pytest.raises(errors.Invalid) as caught:
+        sequences.first_due(T0, datetime.datetime(9999, 12, 31, tzinfo=datetime.timezone.utc), delayed)
+    assert "past the year 9999" in caught.value.message
