@@ -17,25 +17,26 @@ TRACK_EVERY_SECONDS = 1.0
 
 
 class Tracker:
-    """Every process this one started, and theirs, as seen now and then while the command runs."""
+    """Every process this one started once the tracker started, and theirs, as seen now and then while the
+    command runs. Descendants that already ran at start are not its to stop (in a command there are none; in a
+    test process they are the session's own servers)."""
 
     def __init__(self, every: float = TRACK_EVERY_SECONDS):
         self.every = every
         self.seen: dict[tuple, psutil.Process] = {}
+        self._before: set[tuple] = set()
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._track, name="process-tracker", daemon=True)
 
     def start(self) -> "Tracker":
-        self.look()
+        self._before = {identity for identity, _ in identified(descendants())}
         self._thread.start()
         return self
 
     def look(self) -> None:
-        for process in descendants():
-            try:  # a pid may be reused: a process is its pid and its start time
-                self.seen.setdefault((process.pid, process.create_time()), process)
-            except psutil.Error:
-                continue
+        for identity, process in identified(descendants()):
+            if identity not in self._before:
+                self.seen.setdefault(identity, process)
 
     def stop_all(self, grace: float = GRACE_SECONDS) -> list[psutil.Process]:
         """Stop tracking, then stop every process seen that still runs; returns the survivors."""
@@ -60,6 +61,17 @@ def descendants() -> list[psutil.Process]:
             continue
         found += children
         parents += children
+    return found
+
+
+def identified(processes: list[psutil.Process]) -> list[tuple[tuple, psutil.Process]]:
+    """Each process with its identity: a pid may be reused, so a process is its pid and its start time."""
+    found = []
+    for process in processes:
+        try:
+            found.append(((process.pid, process.create_time()), process))
+        except psutil.Error:  # gone meanwhile
+            continue
     return found
 
 

@@ -178,7 +178,8 @@ async def test_the_tracker_stops_a_grandchild_that_ignores_sigterm_after_its_par
     """What Ray's agents do: the parent (raylet) dies first, the child is re-parented to init and ignores SIGTERM."""
     from outreach import processes
 
-    tracker = processes.Tracker(every=0.05).start()
+    older = await asyncio.create_subprocess_exec(sys.executable, "-c", "import time; time.sleep(60)")
+    tracker = processes.Tracker(every=0.05).start()  # `older` ran before: not the tracker's (the session's Ray)
     parent = await asyncio.create_subprocess_exec(sys.executable, "-c", STUBBORN, "parent", STUBBORN,
                                                   stdout=asyncio.subprocess.PIPE)
     child = psutil.Process(int(await parent.stdout.readline()))
@@ -188,3 +189,6 @@ async def test_the_tracker_stops_a_grandchild_that_ignores_sigterm_after_its_par
     assert alive(child) and child.ppid() != parent.pid  # orphaned, and no longer our descendant
     assert tracker.stop_all(grace=1.0) == []
     assert not alive(child)
+    assert alive(psutil.Process(older.pid))  # still running: stop_all left it alone
+    older.kill()
+    await older.wait()
