@@ -11,7 +11,6 @@ import logging
 import time
 from typing import Annotated
 
-import orjson
 from aiohttp import web
 from pydantic import Field
 
@@ -22,7 +21,6 @@ from outreach.storage import api_keys, db, webhook_events
 log = logging.getLogger(__name__)
 PROVIDER = "clerk"
 MEMBERSHIP_DELETED = "organizationMembership.deleted"
-NOT_AN_EVENT = "Event must be a JSON object with a type"
 
 
 class ClerkEvent(validation.Model):
@@ -45,7 +43,7 @@ async def receive_clerk_event(request: web.Request) -> web.Response:
     body = await request.read()
     event_id = svix.verify_signature(svix.signing_key(secret, "CLERK_WEBHOOK_SECRET"), request.headers, body,
                                      time.time())
-    event = params.parse(request, "body", decode_event(body))
+    event = params.parse(request, "body", svix.decode_event(body))
     member = removed_member(event)
     async with db.transaction(request.app[keys.DB]) as conn:
         if not await webhook_events.record_event(conn, PROVIDER, event_id):
@@ -54,16 +52,6 @@ async def receive_clerk_event(request: web.Request) -> web.Response:
     if revoked:
         log.info("clerk: %s left %s; %d API key(s) revoked", member[1], member[0], revoked)
     return wire.json_response({"received": True, "type": event["type"], "revoked": revoked})
-
-
-def decode_event(body: bytes) -> dict:
-    try:
-        event = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise errors.Invalid("Invalid JSON body") from None
-    if not isinstance(event, dict):
-        raise errors.Invalid(NOT_AN_EVENT)
-    return event
 
 
 def removed_member(event: dict) -> tuple[str, str] | None:

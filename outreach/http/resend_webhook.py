@@ -10,17 +10,12 @@ we attach to every send. Statuses only move forward (see storage.messages.advanc
 """
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime
 import email.utils
-import hashlib
-import hmac
 import time
 import uuid
 from typing import Annotated
 
-import orjson
 from aiohttp import web
 from pydantic import Field
 
@@ -30,8 +25,6 @@ from outreach.storage import db, email_senders, messages, suppressions, webhook_
 from outreach.storage import replies as lead_replies
 
 PROVIDER = "resend"
-TOLERANCE_SECONDS = 300
-SECRET_PREFIX = "whsec_"
 STATUS_BY_EVENT = {
     "email.sent": "sent",
     "email.delivered": "delivered",
@@ -42,7 +35,6 @@ STATUS_BY_EVENT = {
     "email.failed": "failed",
 }
 RECEIVED = "email.received"
-NOT_AN_EVENT = "Event must be a JSON object with a type"
 
 
 class ResendEvent(validation.Model):
@@ -61,8 +53,9 @@ async def receive_resend_event(request: web.Request) -> web.Response:
     if not secret:
         raise errors.NotConfigured("Resend webhook is not configured: set RESEND_WEBHOOK_SECRET")
     body = await request.read()
-    event_id = verify_signature(signing_key(secret), request.headers, body, time.time())
-    raw = decode_event(body)
+    event_id = svix.verify_signature(svix.signing_key(secret, "RESEND_WEBHOOK_SECRET"), request.headers, body,
+                                     time.time())
+    raw = svix.decode_event(body)
     kind, data = parse_event(params.parse(request, "body", raw))
     created_at = raw.get("created_at") if isinstance(raw, dict) else None
     async with db.transaction(request.app[keys.DB]) as conn:
@@ -91,49 +84,7 @@ def is_recent(created_at, now: float, window: float = 3600) -> bool:
 # --- Svix signatures ------------------------------------------------------------------------------------
 
 
-def signing_key(secret: str) -> bytes:
-    encoded = secret[len(SECRET_PREFIX):] if secret.startswith(SECRET_PREFIX) else secret
-    try:
-        return base64.b64decode(encoded, validate=True)
-    except (binascii.Error, ValueError):
-        raise errors.NotConfigured("RESEND_WEBHOOK_SECRET is not a Svix signing secret (whsec_...)") from None
-
-
-def verify_signature(key: bytes, headers, body: bytes, now: float) -> str:
-    """The svix-id of a delivery signed with `key` within the tolerance; Invalid otherwise."""
-    event_id, stamp, signatures = (headers.get(name) for name in ("svix-id", "svix-timestamp", "svix-signature"))
-    if not (event_id and stamp and signatures):
-        raise errors.Invalid("Missing signature")
-    try:
-        sent_at = int(stamp)
-    except ValueError:
-        raise errors.Invalid("Invalid signature") from None
-    if abs(now - sent_at) > TOLERANCE_SECONDS:  # stale (a replay) or from the future
-        raise errors.Invalid("Invalid signature")
-    expected = sign(key, event_id, stamp, body).encode()
-    for entry in signatures.split():
-        version, _, signature = entry.partition(",")
-        if version == "v1" and hmac.compare_digest(signature.encode(), expected):
-            return event_id
-    raise errors.Invalid("Invalid signature")
-
-
-def sign(key: bytes, event_id: str, stamp: str, body: bytes) -> str:
-    digest = hmac.new(key, f"{event_id}.{stamp}.".encode() + body, hashlib.sha256).digest()
-    return base64.b64encode(digest).decode()
-
-
 # --- events ---------------------------------------------------------------------------------------------
-
-
-def decode_event(body: bytes) -> dict:
-    try:
-        event = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise errors.Invalid("Invalid JSON body") from None
-    if not isinstance(event, dict):
-        raise errors.Invalid(NOT_AN_EVENT)
-    return event
 
 
 def parse_event(event: dict) -> tuple[str, dict]:

@@ -11,6 +11,7 @@ import hashlib
 import hmac
 from typing import Annotated
 
+import orjson
 from pydantic import Field
 
 from outreach.http import validation
@@ -18,6 +19,7 @@ from outreach.runtime import errors
 
 TOLERANCE_SECONDS = 300
 SECRET_PREFIX = "whsec_"
+NOT_AN_EVENT = "Event must be a JSON object with a type"
 
 
 class SvixSignature(validation.Model):
@@ -67,3 +69,14 @@ def verify_signature(key: bytes, headers, body: bytes, now: float) -> str:
 def sign(key: bytes, event_id: str, stamp: str, body: bytes) -> str:
     digest = hmac.new(key, f"{event_id}.{stamp}.".encode() + body, hashlib.sha256).digest()
     return base64.b64encode(digest).decode()
+
+
+def decode_event(body: bytes) -> dict:
+    """A delivery's JSON object; Invalid for anything else (checked before a signature is trusted to mean much)."""
+    try:
+        event = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise errors.Invalid("Invalid JSON body") from None
+    if not isinstance(event, dict):
+        raise errors.Invalid(NOT_AN_EVENT)
+    return event
