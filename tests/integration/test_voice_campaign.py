@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import datetime
+import zoneinfo
 import xml.etree.ElementTree as ElementTree
 
 import pytest
@@ -23,7 +25,20 @@ from tests.fakes.twilio import FakeTwilio, call_fields, post_status, twilio_port
 from tests.fakes.voice_agent import FakeVoiceAgent
 
 PUBLIC_URL = "https://outreach.example.com"
-ALL_DAY = {"callingWindow": {"start": "00:00", "end": "23:59:59.999999"}}
+
+
+def daytime_zone() -> str:
+    """A zone where it is mid-day now: calls never go out before 08:00 or after 21:00 local, whatever the
+    campaign says, so a test that must call now puts its leads where it is day."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+    for offset in range(-12, 15):  # Etc/GMT-3 is UTC+3: the sign is POSIX's
+        zone = f"Etc/GMT{'-' if offset > 0 else '+'}{abs(offset)}"
+        if 10 <= now.astimezone(zoneinfo.ZoneInfo(zone)).hour < 18:
+            return zone
+    raise AssertionError("no zone is at mid-day")  # unreachable: the offsets cover the day
+
+
+ALL_DAY = {"timezone": daytime_zone(), "callingWindow": {"start": "08:00", "end": "21:00"}}
 # How each lead's call goes, by the number called: (Twilio's final status, seconds, AnsweredBy)
 SCRIPTED = {"+380501110001": ("completed", 75, "human"), "+380501110002": ("completed", 30, "human"),
             "+380501110003": ("no-answer", None, None), "+380501110004": ("completed", 25, "machine_end_beep")}
@@ -150,8 +165,9 @@ async def test_a_voice_campaign_calls_each_lead_and_records_the_calls(voice_api,
     states = {row["phone"]: (row["state"], row["status"]) for row in await pool.fetch(
         """SELECT l.phone, cl.state::text, l.status::text FROM campaign_leads cl JOIN leads l ON l.id = cl.lead_id
            WHERE cl.campaign_id = $1::uuid""", campaign_id)}
-    assert states == {"+380501110001": ("sent", "contacted"), "+380501110002": ("sent", "contacted"),
-                      "+380501110003": ("failed", "new"), "+380501110004": ("failed", "new")}
+    # every answered call's report scored 90 (>= the default qualifyScore 0.7): those leads are qualified
+    assert states == {"+380501110001": ("sent", "qualified"), "+380501110002": ("sent", "qualified"),
+                      "+380501110003": ("failed", "new"), "+380501110004": ("failed", "qualified")}
     usage = (await voice_api.get("/api/dashboard/billing/usage")).body
     assert usage["minutes"] == 3  # 75 s -> 2 minutes, 30 s -> 1 minute
     outcomes = sorted(row["outcome"] for row in await pool.fetch(
