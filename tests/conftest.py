@@ -75,6 +75,7 @@ async def resend():
     """A local Resend for the modules that send email for real."""
     fake = await FakeResend().start()
     yield fake
+    fake.release()  # requests a test held back (fault injection) answer, so the server stops at once
     await fake.stop()
 
 

@@ -20,7 +20,7 @@ from outreach.runtime.errors import ConfigError
 from outreach.runtime.ports import OutboundEmail, SendJob
 from outreach.providers.resend import RateLimiter, ResendEmail, email_html
 from tests.conftest import TEST_RUNNER_OPTIONS, tenant_on
-from tests.fakes.resend import FakeResend, Reply, error, invalid_recipient, rate_limited, server_error
+from tests.fakes.resend import Reply, error, invalid_recipient, rate_limited, server_error
 from tests.integration.test_execution import setup_campaign
 from tests.integration.test_runner import TEMPLATES
 
@@ -30,12 +30,9 @@ EMAIL = OutboundEmail(sender="Acme Sales <sales@acme.test>", to="olena@smile.exa
 
 
 @pytest.fixture
-async def fake():
-    server = FakeResend()
-    await server.start()
-    yield server
-    server.release()
-    await server.stop()
+def fake(resend):
+    """The shared local Resend (tests/conftest.py), under the name these tests use."""
+    return resend
 
 
 @pytest.fixture

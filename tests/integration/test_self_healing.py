@@ -39,12 +39,9 @@ class Stack:
 
 
 @pytest.fixture
-async def fake():
-    server = FakeResend()
-    await server.start()
-    yield server
-    server.release()
-    await server.stop()
+def fake(resend):
+    """The shared local Resend (tests/conftest.py), under the name these tests use."""
+    return resend
 
 
 @pytest.fixture
