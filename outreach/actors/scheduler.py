@@ -60,6 +60,8 @@ class Scheduler:
         while True:
             if not alive():  # the LISTEN connection died (a PostgreSQL restart): listen again on a new one
                 raise ConnectionError("the LISTEN connection was lost")
+            # Cleared before reading what is due, not after: a NOTIFY arriving while we read is kept, not lost.
+            self._wake.clear()
             runs = await self.wake_due()
             self.failures = 0
             if until_empty:
@@ -67,7 +69,7 @@ class Scheduler:
                     return
                 await asyncio.gather(*runs, return_exceptions=True)
                 continue
-            await self._sleep(await self._seconds_to_next())
+            await self._sleep(await self._seconds_to_next(), clear=False)
 
     async def _seconds_to_next(self) -> float:
         next_due = await self.store.next_wake()
@@ -76,8 +78,9 @@ class Scheduler:
         now = await self.clock.now()
         return min(max((next_due - now).total_seconds(), 0.0), self.max_sleep)
 
-    async def _sleep(self, seconds: float) -> None:
-        self._wake.clear()
+    async def _sleep(self, seconds: float, clear: bool = True) -> None:
+        if clear:
+            self._wake.clear()
         try:
             await asyncio.wait_for(self._wake.wait(), timeout=seconds)
         except TimeoutError:

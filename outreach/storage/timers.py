@@ -179,14 +179,19 @@ class PgTimerStore:
     async def listening(self, callback):
         """LISTEN on the due channel on one connection of the pool; yields whether that connection is still alive
         (its loss also calls `callback`, so the scheduler notices at once and listens again on another)."""
+        lost: list = []
+
+        def on_lost(*_args):
+            lost.append(True)
+            callback()
+
         notified = lambda *_args: callback()  # noqa: E731 (asyncpg passes connection, pid, channel, payload)
-        lost = lambda *_args: callback()  # noqa: E731
         async with self.pool.acquire() as conn:
             await conn.add_listener(NOTIFY_CHANNEL, notified)
-            conn.add_termination_listener(lost)
+            conn.add_termination_listener(on_lost)
             try:
-                yield lambda: not conn.is_closed()
+                yield lambda: not lost
             finally:
-                conn.remove_termination_listener(lost)
-                if not conn.is_closed():
+                if not lost:  # a lost connection is already detached from the pool, its listeners gone with it
+                    conn.remove_termination_listener(on_lost)
                     await conn.remove_listener(NOTIFY_CHANNEL, notified)
