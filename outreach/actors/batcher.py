@@ -57,3 +57,26 @@ class Batcher:
         self._start_flush()
         while self._running:
             await asyncio.gather(*list(self._running), return_exceptions=True)
+
+
+class InFlight:
+    """Counts writes in progress, so a pause can wait for the ones already started while new ones are refused
+    (by the caller's flag) and any number run side by side otherwise."""
+
+    def __init__(self):
+        self._count = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def __enter__(self):
+        self._count += 1
+        self._idle.clear()
+        return self
+
+    def __exit__(self, *_exc):
+        self._count -= 1
+        if self._count == 0:
+            self._idle.set()
+
+    async def wait_idle(self) -> None:
+        await self._idle.wait()

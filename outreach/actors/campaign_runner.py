@@ -15,7 +15,7 @@ import logging
 import time
 import uuid
 
-from outreach.actors.batcher import Batcher
+from outreach.actors.batcher import Batcher, InFlight
 from outreach.actors.outcomes import (
     PROVIDER_ERROR, Attempted, Ended, OutcomeBatch, counts_of, latency_summary, result_of,
 )
@@ -51,7 +51,7 @@ class CampaignRunner:
         self._task: asyncio.Task | None = None
         self._paused = False
         self._finishing = False  # the run stopped claiming: a new start must not attach to it
-        self._attempt_lock = asyncio.Lock()
+        self._attempt_writes = InFlight()  # attempt batches being written (several at once)
 
     # --- commands -------------------------------------------------------------------------------
 
@@ -80,8 +80,8 @@ class CampaignRunner:
 
     async def pause(self) -> None:
         """Returns once no new attempt can start; sends already started finish and are recorded."""
-        async with self._attempt_lock:
-            self._paused = True
+        self._paused = True  # from here no attempt batch starts writing; those already writing finish
+        await self._attempt_writes.wait_idle()
 
     def is_running(self) -> bool:
         return self._task is not None and not self._task.done()
@@ -334,9 +334,9 @@ class CampaignRunner:
     # --- batched writes ----------------------------------------------------------------------------
 
     async def _flush_attempts(self, jobs: list[tuple]) -> list:
-        async with self._attempt_lock:
-            if self._paused:
-                return [PAUSED] * len(jobs)
+        if self._paused:
+            return [PAUSED] * len(jobs)
+        with self._attempt_writes:
             verdicts = await self.store.start_attempts(self.campaign["plan"], jobs)
         return [verdicts[(job[0], job[1])] for job in jobs]
 

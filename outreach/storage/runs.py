@@ -115,7 +115,9 @@ async def start_attempts(conn: asyncpg.Connection, campaign_id, org_id, plan: st
         """INSERT INTO attempts (campaign_id, lead_id, org_id, channel, idempotency_key, step)
            SELECT $1, u.lead_id, $2, u.channel::message_channel, u.key, u.step
            FROM unnest($3::uuid[], $4::text[], $5::text[], $6::int[]) AS u(lead_id, channel, key, step)
-           JOIN leads l ON l.id = u.lead_id  -- a lead deleted meanwhile is not attempted
+           -- a lead deleted meanwhile is not attempted; probed by its key per row (LATERAL ... LIMIT 1), never a
+           -- scan of the organization's leads
+           CROSS JOIN LATERAL (SELECT 1 FROM leads l WHERE l.id = u.lead_id LIMIT 1) l
            ON CONFLICT ON CONSTRAINT attempts_once DO UPDATE SET started_at = now()
                WHERE attempts.outcome IS NULL AND attempts.channel = 'email'
            RETURNING lead_id, channel::text, (xmax = 0) AS inserted""",
@@ -193,18 +195,23 @@ async def reserve_usage(conn: asyncpg.Connection, org_id, plan: str, channel: st
 # one may have committed: only attempts still without an outcome are written, and only those log their message or
 # call and give their usage back; only leads still in progress change state.
 RECORD = """
-WITH finished AS (
-    UPDATE attempts a SET outcome = u.outcome, provider_id = u.provider_id, error = u.error, finished_at = now()
+WITH batch AS MATERIALIZED (
+    -- Each attempt of the batch found through its own unique key (LATERAL ... LIMIT 1 keeps the probe per row,
+    -- whatever the statistics say), so a batch reads its own rows, never all the campaign's.
+    SELECT u.*, x.id AS attempt_id
     FROM unnest($2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $28::int[])
          AS u(lead_id, channel, outcome, provider_id, error, step)
-    WHERE a.campaign_id = $1 AND a.lead_id = u.lead_id AND a.channel = u.channel::message_channel
-      AND a.step = u.step AND u.outcome <> 'not_sent' AND a.outcome IS NULL
+    CROSS JOIN LATERAL (
+        SELECT a.id FROM attempts a
+        WHERE a.campaign_id = $1 AND a.lead_id = u.lead_id AND a.step = u.step
+          AND a.channel = u.channel::message_channel AND a.outcome IS NULL
+        LIMIT 1) x
+), finished AS (
+    UPDATE attempts a SET outcome = b.outcome, provider_id = b.provider_id, error = b.error, finished_at = now()
+    FROM batch b WHERE a.id = b.attempt_id AND b.outcome <> 'not_sent' AND a.outcome IS NULL
     RETURNING a.lead_id, a.channel::text AS channel
 ), withdrawn AS (
-    DELETE FROM attempts a USING unnest($2::uuid[], $3::text[], $4::text[], $28::int[])
-         AS u(lead_id, channel, outcome, step)
-    WHERE a.campaign_id = $1 AND a.lead_id = u.lead_id AND a.channel = u.channel::message_channel
-      AND a.step = u.step AND u.outcome = 'not_sent' AND a.outcome IS NULL
+    DELETE FROM attempts a USING batch b WHERE a.id = b.attempt_id AND b.outcome = 'not_sent' AND a.outcome IS NULL
     RETURNING a.lead_id
 ), ended AS (
     -- A lead whose remaining steps were stopped (a reply) while its step was in flight ends instead of waiting.
@@ -216,11 +223,14 @@ WITH finished AS (
         updated_at = now()
     FROM unnest($7::uuid[], $8::text[], $9::text[], $10::text[], $29::int[], $30::timestamptz[], $31::bool[])
          AS u(lead_id, state, channel, error, step, due_at, reached)
-    WHERE cl.campaign_id = $1 AND cl.lead_id = u.lead_id AND cl.state = 'in_progress'
+    -- The state is compared with an InitPlan's value, not a literal: statistics taken before the run say almost no
+    -- row is in progress, and with the literal the planner scans the campaign once per batch row (quadratic).
+    WHERE cl.campaign_id = $1 AND cl.lead_id = u.lead_id AND cl.state = (SELECT 'in_progress'::lead_state)
     RETURNING cl.lead_id
-), contacted AS (
-    UPDATE leads SET status = 'contacted' WHERE id = ANY($11::uuid[]) AND status = 'new' AND status_set_by IS NULL
-    RETURNING id
+), contacted AS (  -- driven by the batch through the primary key, whatever the statistics say of `new` leads
+    UPDATE leads l SET status = 'contacted' FROM unnest($11::uuid[]) AS c(id)
+    WHERE l.id = c.id AND l.status = 'new' AND l.status_set_by IS NULL
+    RETURNING l.id
 ), logged AS (
     INSERT INTO messages (org_id, lead_id, campaign_id, channel, direction, status, content, metadata, provider_id)
     SELECT $12, u.lead_id, $1, u.channel::message_channel, 'outbound', u.status::message_status, u.content,
