@@ -8,14 +8,18 @@ from collections.abc import Awaitable, Callable, Sequence
 class Batcher:
     """`await submit(item)` returns that item's result once a flush containing it has run.
 
-    A flush runs when `max_items` are waiting or `max_delay` seconds after the first one arrived,
-    so a busy run gets large batches and a quiet one gets low latency.
+    A flush runs when `max_items` are waiting or `max_delay` seconds after the first one arrived, so a quiet run
+    gets low latency. With `max_concurrent`, no more flushes than that run at once: what arrives meanwhile waits
+    and goes in the next one when a flush ends (group commit), so a busy run gets large batches, not many small
+    statements each paying its planning and its commit.
     """
 
-    def __init__(self, flush: Callable[[list], Awaitable[Sequence]], max_items: int = 500, max_delay: float = 0.005):
+    def __init__(self, flush: Callable[[list], Awaitable[Sequence]], max_items: int = 500, max_delay: float = 0.005,
+                 max_concurrent: int | None = None):
         self.flush = flush
         self.max_items = max_items
         self.max_delay = max_delay
+        self.max_concurrent = max_concurrent
         self._waiting: list[tuple[object, asyncio.Future]] = []
         self._timer: asyncio.TimerHandle | None = None
         self._running: set[asyncio.Task] = set()
@@ -33,11 +37,16 @@ class Batcher:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        batch, self._waiting = self._waiting, []
-        if batch:
+        while self._waiting and (self.max_concurrent is None or len(self._running) < self.max_concurrent):
+            batch, self._waiting = self._waiting[:self.max_items], self._waiting[self.max_items:]
             task = asyncio.create_task(self._run(batch))
             self._running.add(task)
-            task.add_done_callback(self._running.discard)
+            task.add_done_callback(self._flush_ended)
+
+    def _flush_ended(self, task: asyncio.Task) -> None:
+        self._running.discard(task)
+        if self._waiting:  # what waited for a free flush goes now
+            self._start_flush()
 
     async def _run(self, batch: list[tuple[object, asyncio.Future]]) -> None:
         try:
@@ -54,8 +63,8 @@ class Batcher:
                 future.set_result(result)
 
     async def drain(self) -> None:
-        self._start_flush()
-        while self._running:
+        while self._waiting or self._running:
+            self._start_flush()
             await asyncio.gather(*list(self._running), return_exceptions=True)
 
 

@@ -125,6 +125,24 @@ class OutcomeBatch:
             self.contacted.append(item.lead["id"])
 
 
+UNRECORDED = "unrecorded_attempt"  # the lead's key for an attempt that ended its step, written with that end
+
+
+def ends_the_step(result: SendResult) -> bool:
+    """Sent, unknown, or waiting on the channel's pace: the lead's step ends here, with no other channel tried."""
+    return result.ok or result.outcome == "unknown" or result.retry_at is not None
+
+
+def with_attempt(lead: dict, ended: Ended):
+    """The lead's end, with the attempt that ended its step when there is one: one entry, one statement."""
+    attempted = lead.pop(UNRECORDED, None)
+    return (attempted, ended) if attempted else ended
+
+
+def flatten(entries: list) -> list:
+    return [item for entry in entries for item in (entry if isinstance(entry, tuple) else (entry,))]
+
+
 def counts_of(items: list) -> dict[str, int]:
     """Counter increments for the metrics: leads by channel and outcome, provider errors by channel."""
     counts: dict[str, int] = {}
@@ -137,6 +155,17 @@ def counts_of(items: list) -> dict[str, int]:
             continue
         counts[key] = counts.get(key, 0) + 1
     return counts
+
+
+def end_events(status: str, reason: str | None, scheduled: dict | None, counts: dict) -> list[dict]:
+    """A run that leaves leads on timers says when they come due (`scheduled`); any other end is `done`."""
+    if scheduled:
+        return [{"type": "progress", **counts}, {"type": "scheduled", "dueAt": scheduled["dueAt"].isoformat(),
+                                                 "leads": scheduled["leads"], **counts}]
+    done = {"type": "done", "status": status, **counts}
+    if reason:
+        done["reason"] = reason
+    return [{"type": "status", "status": status, **({"reason": reason} if reason else {})}, done]
 
 
 def result_of(item: Ended) -> dict:

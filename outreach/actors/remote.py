@@ -84,7 +84,8 @@ class ActorBase:
 
     async def pool(self):
         if self._pool is None:
-            self._pool = await db.create_pool(self.settings.database_url, min_size=1, max_size=4)
+            self._pool = await db.create_pool(self.settings.database_url, min_size=1, max_size=4,
+                                              planner=db.KEYED_BATCHES)
         return self._pool
 
     def redis(self):

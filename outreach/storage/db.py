@@ -46,7 +46,14 @@ async def connect(url: str) -> asyncpg.Connection:
         raise errors.ServiceError(f"Cannot connect to PostgreSQL at {describe(url)}: {exc}") from exc
 
 
-async def create_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+# For the actors' pools: their statements touch a batch's rows by key, on pages that stay in shared buffers. With
+# the default random_page_cost (4, a spinning disk) PostgreSQL scanned a whole campaign's rows rather than make
+# 500 key probes once a campaign held some ten thousand leads (bench/execute.py).
+KEYED_BATCHES = {"random_page_cost": "1.1"}
+
+
+async def create_pool(url: str, *, min_size: int = 1, max_size: int = 10,
+                      planner: dict | None = None) -> asyncpg.Pool:
     try:
         return await asyncpg.create_pool(
             url,
@@ -54,7 +61,8 @@ async def create_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> asy
             max_size=max_size,
             init=init_connection,
             # A long-lived connection otherwise keeps a stale generic plan for the lead search.
-            server_settings={"plan_cache_mode": "force_custom_plan", "application_name": "outreach"},
+            server_settings={"plan_cache_mode": "force_custom_plan", "application_name": "outreach",
+                             **(planner or {})},
         )
     except (OSError, asyncio.TimeoutError) as exc:
         raise errors.ServiceError(f"Cannot connect to PostgreSQL at {describe(url)}: {exc}") from exc

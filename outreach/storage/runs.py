@@ -107,8 +107,9 @@ async def start_attempts(conn: asyncpg.Connection, campaign_id, org_id, plan: st
     audience gets no attempt: it is ended here (`skipped`, `sent` if an earlier step reached it) with the reason
     and handed back as RELEASED (nothing to send, nothing to record).
     """
-    held = await suppressions.hold_suppressed(conn, org_id, campaign_id, [job[0] for job in jobs])
-    held |= await hold_ended(conn, campaign_id, [job[0] for job in jobs if job[0] not in held])
+    if jobs:  # shared: ordered with any suppression being written, whose list the next statements then see
+        await suppressions.lock_list(conn, org_id, shared=True)
+    held = await hold_ended(conn, campaign_id, [job[0] for job in jobs])
     released = {(job[0], job[1]): RELEASED for job in jobs if job[0] in held}
     jobs = [job for job in jobs if job[0] not in held]
     rows = await conn.fetch(
@@ -147,9 +148,10 @@ async def start_attempts(conn: asyncpg.Connection, campaign_id, org_id, plan: st
 
 
 async def hold_ended(conn: asyncpg.Connection, campaign_id, lead_ids: list) -> set:
-    """At send time, inside the transaction that writes the attempts: the claimed leads whose steps were stopped
-    (storage.timers.stop_lead) or whose status the campaign may no longer contact, ended with why. The row locks
-    order this with a reply's stop: one that commits later finds the attempt and ends the lead when it is recorded."""
+    """At send time, inside the transaction that writes the attempts (after the list's shared lock): the claimed
+    leads suppressed meanwhile, whose steps were stopped (storage.timers.stop_lead) or whose status the campaign may
+    no longer contact, ended with why. The row locks order this with a reply's stop: one that commits later finds
+    the attempt and ends the lead when it is recorded."""
     if not lead_ids:
         return set()
     rows = await conn.fetch(
@@ -161,7 +163,7 @@ async def hold_ended(conn: asyncpg.Connection, campaign_id, lead_ids: list) -> s
         await conn.execute(
             f"""UPDATE campaign_leads cl SET state = {suppressions.ENDED}, error = u.reason, updated_at = now()
                 FROM unnest($2::uuid[], $3::text[]) AS u(lead_id, reason)
-                WHERE cl.campaign_id = $1 AND cl.lead_id = u.lead_id AND cl.state = 'in_progress'""",
+                WHERE cl.campaign_id = $1 AND cl.lead_id = u.lead_id AND cl.state IN ('pending', 'in_progress')""",
             campaign_id, list(reasons), list(reasons.values()))
     return set(reasons)
 

@@ -110,7 +110,7 @@ WITH audience AS (
                           THEN 'Lead is ' || l.status::text || ', outside the campaign''s audience'
                  END AS reason
     FROM leads l JOIN campaign_leads c ON c.campaign_id = $1 AND c.lead_id = l.id CROSS JOIN audience a
-    WHERE l.id = ANY($2::uuid[])
+    WHERE l.id = ANY($2::uuid[]) AND c.lead_id = ANY($2::uuid[])  -- the batch's rows by key, not the campaign's
 )
 SELECT id, reason FROM verdict WHERE reason IS NOT NULL
 """
@@ -122,22 +122,6 @@ async def ineligible(conn: asyncpg.Connection, campaign_id, lead_ids: list) -> d
     if not lead_ids:
         return {}
     return {row["id"]: row["reason"] for row in await conn.fetch(INELIGIBLE, campaign_id, lead_ids)}
-
-
-async def hold_suppressed(conn: asyncpg.Connection, org_id, campaign_id, lead_ids: list) -> set:
-    """At send time, inside the transaction that writes the attempts: the leads suppressed meanwhile, ended
-    `skipped` in this campaign. The shared lock orders this transaction with any suppression (module doc)."""
-    if not lead_ids:
-        return set()
-    await lock_list(conn, org_id, shared=True)
-    rows = await conn.fetch(
-        f"""UPDATE campaign_leads cl SET state = {ENDED}, error = '{SUPPRESSED}', updated_at = now()
-            FROM leads l WHERE l.id = ANY($2::uuid[]) AND l.org_id = $1 AND {LEAD_SUPPRESSED}
-              AND cl.campaign_id = $3 AND cl.lead_id = l.id
-            RETURNING cl.lead_id""",
-        org_id, lead_ids, campaign_id,
-    )
-    return {row["lead_id"] for row in rows}
 
 
 async def check_lead(conn: asyncpg.Connection, org_id, lead_id) -> None:
