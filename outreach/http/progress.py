@@ -22,7 +22,7 @@ from outreach.http.auth import principal, takes_query_token
 from outreach.storage import campaigns, db, events, runs
 
 log = logging.getLogger(__name__)
-BLOCK_MS = 1000
+BLOCK_MS = 100  # how long a newly watched campaign may wait to join the one read
 QUEUE_SIZE = 256  # batches (one per XREAD, up to 1,000 events) a watcher may fall behind by
 
 
@@ -40,57 +40,65 @@ def cursor_key(cursor: str) -> tuple[int, int]:
 
 
 class StreamHub:
-    """One XREAD loop per campaign; each batch of entries it reads is turned into wire text once and handed to
-    every watcher as one list, so a watcher wakes once per batch and no event is encoded once per watcher."""
+    """One XREAD loop per process, over the streams of every watched campaign: one Redis connection however many
+    campaigns are watched (one blocking read per campaign held a pooled connection each, and a hundred watched
+    campaigns used up the client's pool). Each batch it reads is turned into wire text once and handed to every
+    watcher of its campaign as one list, so a watcher wakes once per batch and no event is encoded per watcher."""
 
     def __init__(self, redis, queue_size: int = QUEUE_SIZE):
         self.redis = redis
         self.queue_size = queue_size  # batches a watcher may fall behind before it is told to resume
         self.watchers: dict[str, set[Watcher]] = {}
-        self.readers: dict[str, asyncio.Task] = {}
+        self.cursors: dict[str, str] = {}  # watched campaign -> the last entry id read for it
+        self.reader: asyncio.Task | None = None
         self.reads = 0  # XREAD calls made, for tests and metrics
 
     @contextlib.asynccontextmanager
     async def watch(self, campaign_id: str, start: str):
-        """A Watcher fed this campaign's entries after `start` by the campaign's one reader."""
+        """A Watcher fed this campaign's entries after `start` by the process's one reader."""
         watcher = Watcher(asyncio.Queue(self.queue_size))
         self.watchers.setdefault(campaign_id, set()).add(watcher)
-        if campaign_id not in self.readers:
-            self.readers[campaign_id] = asyncio.create_task(self._read(campaign_id, start))
+        self.cursors.setdefault(campaign_id, start)
+        if self.reader is None or self.reader.done():
+            self.reader = asyncio.create_task(self._read())
         try:
             yield watcher
         finally:
             self.watchers[campaign_id].discard(watcher)
             if not self.watchers[campaign_id]:
-                del self.watchers[campaign_id]
-                self.readers.pop(campaign_id).cancel()
+                del self.watchers[campaign_id], self.cursors[campaign_id]
 
-    async def _read(self, campaign_id: str, start: str) -> None:
-        key, cursor = events.stream_key(campaign_id), start
-        while True:
+    async def _read(self) -> None:
+        """Until no campaign is watched. A campaign watched meanwhile joins at the next read (BLOCK_MS at most)."""
+        while self.cursors:
+            streams = {events.stream_key(campaign_id): cursor for campaign_id, cursor in self.cursors.items()}
+            campaign_of = {key.encode(): campaign_id for campaign_id, key in
+                           ((campaign_id, events.stream_key(campaign_id)) for campaign_id in self.cursors)}
             try:
                 self.reads += 1
-                reply = await self.redis.xread({key: cursor}, block=BLOCK_MS, count=1000)
+                reply = await self.redis.xread(streams, block=BLOCK_MS, count=1000)
             except asyncio.CancelledError:
                 raise
             except Exception:  # a Redis hiccup must not end every watcher's feed
-                log.exception("progress reader for campaign %s failed; retrying", campaign_id)
+                log.exception("progress reader failed; retrying")
                 await asyncio.sleep(1)
                 continue
-            for _, entries in reply or []:
-                batch = [(entry_id, wire_text(fields, entry_id)) for entry_id, fields in
-                         ((events.decode_id(entry_id), fields) for entry_id, fields in entries)]
-                cursor = batch[-1][0]
-                self._deliver(campaign_id, batch)
+            for key, entries in reply or []:
+                self._take(campaign_of.get(key if isinstance(key, bytes) else key.encode()), entries)
 
-    def _deliver(self, campaign_id: str, batch: list[tuple[str, str]]) -> None:
+    def _take(self, campaign_id: str | None, entries: list) -> None:
+        if campaign_id not in self.cursors:  # no longer watched
+            return
+        batch = [(entry_id, wire_text(fields, entry_id)) for entry_id, fields in
+                 ((events.decode_id(entry_id), fields) for entry_id, fields in entries)]
+        self.cursors[campaign_id] = batch[-1][0]
         for watcher in list(self.watchers.get(campaign_id, ())):
             watcher.offer(batch)
 
     async def close(self) -> None:
-        for task in self.readers.values():
-            task.cancel()
-        await asyncio.gather(*self.readers.values(), return_exceptions=True)
+        if self.reader is not None:
+            self.reader.cancel()
+            await asyncio.gather(self.reader, return_exceptions=True)
 
 
 class Watcher:

@@ -224,6 +224,21 @@ async def test_test_email_refusals(http, clerk, api, resend, pool):
     assert resend.sent == []
 
 
+
+async def test_test_email_to_an_address_on_the_do_not_contact_list_is_refused_and_not_counted(http, clerk, pool,
+                                                                                              resend):
+    me = await session(http, clerk)
+    await me.put("/api/dashboard/channels", json={"channel": "email", "config": {"fromEmail": "sales@acme.test"}})
+    await prove_sender(pool, "sales@acme.test")
+    await pool.execute("UPDATE organizations SET plan = 'starter'")
+    listed = await me.post("/api/dashboard/suppressions", json={"type": "email", "value": "ME@acme.test"})
+    assert listed.status == 201, listed.body
+    reply = await me.post(f"{DASH}/test")
+    assert (reply.status, reply.body) == (409, {"error": "me@acme.test is on the do-not-contact list: it is not "
+                                                          "contacted"})
+    assert resend.sent == []
+    assert await pool.fetchval("SELECT coalesce(sum(emails), 0) FROM usage") == 0
+
 # --- POST /email/generate -------------------------------------------------------------------------------
 
 

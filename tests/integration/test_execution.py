@@ -225,6 +225,6 @@ async def test_progress_feed_refuses_strangers_and_shares_one_reader(ray_api, po
     for socket in sockets:
         await socket.receive()
     hub = ray_http.app[__import__("outreach.http.keys", fromlist=["HUB"]).HUB]
-    assert len(hub.readers) == 1
+    assert len(hub.cursors) == 1 and hub.reader is not None  # one campaign, read by the one reader
     for socket in sockets:
         await socket.close()

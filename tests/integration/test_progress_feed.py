@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 
+import aiohttp
 import orjson
 
 from outreach.http import keys, progress
@@ -39,7 +40,7 @@ async def test_every_watcher_gets_every_event_once_in_order_from_one_reader(http
     expected = [{**event, "cursor": cursor} for event, cursor in zip(published + [{"type": "done", "processed": 300}],
                                                                      ids)]
     assert all(seen == expected for seen in received)
-    assert len(http.app[keys.HUB].readers) == 1
+    assert len(http.app[keys.HUB].cursors) == 1  # read once for all its watchers
     for socket in sockets:
         await socket.close()
 
@@ -66,3 +67,21 @@ async def test_a_watcher_that_falls_behind_is_closed_with_1013_and_resumes_witho
         assert orjson.loads((await again.receive()).data)["type"] == "snapshot"
         seen = await receive_until_done(again)
     assert [event["cursor"] for event in seen] == first + later
+
+
+async def test_more_watched_campaigns_than_the_redis_pool_holds_are_read_on_one_connection(http, api, redis):
+    """redis-py's pool holds 100 connections; a blocking read per campaign used one each until it ran out."""
+    campaign_ids = [(await api.post(BASE, json={"name": f"c{n}"})).body["id"] for n in range(120)]
+    headers = {"Authorization": f"Bearer {api.token}"}
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as browser:  # 120 sockets at once
+        sockets = [await browser.ws_connect(http.make_url(f"{BASE}/{campaign_id}/progress"), headers=headers)
+                   for campaign_id in campaign_ids]
+        for socket in sockets:
+            assert orjson.loads((await socket.receive()).data)["type"] == "snapshot"
+        for campaign_id in campaign_ids:
+            await events.publish(redis, campaign_id, [{"type": "done", "processed": 1}])
+        received = await asyncio.gather(*(receive_until_done(socket) for socket in sockets))
+        assert all(seen[-1]["type"] == "done" for seen in received)
+        assert len(http.app[keys.HUB].cursors) == 120 and await redis.ping()
+        for socket in sockets:
+            await socket.close()

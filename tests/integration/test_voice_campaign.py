@@ -173,3 +173,23 @@ async def test_a_voice_campaign_calls_each_lead_and_records_the_calls(voice_api,
     outcomes = sorted(row["outcome"] for row in await pool.fetch(
         "SELECT outcome FROM attempts WHERE campaign_id = $1::uuid AND channel = 'voice'", campaign_id))
     assert outcomes == ["no_answer", "sent", "sent", "voicemail"]
+
+
+async def test_a_voice_campaign_never_calls_a_phone_on_the_do_not_contact_list(voice_api, pool, fake_twilio,
+                                                                                fake_agent):
+    campaign_id = await voice_campaign(voice_api, pool, fake_twilio)
+    listed = (await voice_api.post("/api/dashboard/leads", json={"firstName": "Listed", "phone": "+380501110009",
+                                                                 "company": "Tea Co"})).body
+    assert (await voice_api.post(f"/api/dashboard/campaigns/{campaign_id}/leads",
+                                 json={"leadIds": [listed["id"]]})).status == 200
+    suppressed = await voice_api.post("/api/dashboard/suppressions",  # another form of the same number
+                                      json={"type": "phone", "value": "00380 50 111 0009"})
+    assert suppressed.status == 201, suppressed.body
+    reply = await voice_api.post(f"/api/dashboard/campaigns/{campaign_id}/execute?wait=false")
+    assert reply.status == 202, reply.body
+    placed = await play_twilio(voice_api, fake_twilio, fake_agent, len(SCRIPTED))
+    await wait_for_status(pool, campaign_id, "completed")
+    assert sorted(call["form"]["To"] for call in placed) == sorted(SCRIPTED) and fake_twilio.placed.empty()
+    state = await pool.fetchrow("SELECT state::text, error FROM campaign_leads WHERE lead_id = $1::uuid", listed["id"])
+    assert (state["state"], state["error"]) == ("skipped", "Lead is on the do-not-contact list")
+    assert await pool.fetchval("SELECT count(*) FROM call_logs WHERE to_number = '+380501110009'") == 0
