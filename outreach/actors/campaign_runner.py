@@ -28,6 +28,7 @@ FIRST_CURSOR = (datetime.datetime.min, uuid.UUID(int=0))  # before every (due_at
 PAUSED = "paused"
 IDLE_CLAIM_SECONDS = 0.05  # while sends are in flight and no lead is due, how often the run looks for new due ones
 REMOTE_CHANNELS = ("telegram", "voice")  # sent by another actor: a failure there leaves the outcome unknown
+PUBLISH_TIMEOUT_SECONDS = 5.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -342,8 +343,7 @@ class CampaignRunner:
         return [verdicts[(job[0], job[1])] for job in jobs]
 
     async def _flush_releases(self, lead_ids: list) -> list:
-        """Leads a pause caught before their send go back to pending together, so a pause is prompt however
-        many leads were waiting."""
+        """Leads a pause caught before their send go back to pending together: a pause is prompt however many."""
         await self.store.release_leads(lead_ids)
         return [None] * len(lead_ids)
 
@@ -361,8 +361,8 @@ class CampaignRunner:
 
     async def _publish(self, events: list[dict], counts: dict | None = None) -> None:
         """Best effort: PostgreSQL is the record, the feed a view of it (a watcher's snapshot rebuilds it)."""
-        try:
-            await self.events.publish(events, counts)
+        try:  # bounded: a flush waits for it, and a Redis that stopped answering must not hold up the record
+            await asyncio.wait_for(self.events.publish(events, counts), PUBLISH_TIMEOUT_SECONDS)
         except Exception:
             log.warning("campaign %s: could not publish %d event(s)", self.campaign_id, len(events), exc_info=True)
 

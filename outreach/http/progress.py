@@ -1,11 +1,11 @@
 """The websocket progress feed: a snapshot, then the campaign's events from its Redis Stream.
 
-One reader per campaign per process (StreamHub) serves every watcher of that campaign, so many
-dashboards do not multiply the Redis reads. A client that reconnects with `?after=<cursor>` first
-catches up from the stream itself, then joins the live feed; ids already sent are skipped, so
-nothing is missed and nothing repeats. Each event is encoded for the wire once, whatever the number of
-watchers; a watcher that falls QUEUE_SIZE batches behind is closed with 1013 (try again later) and resumes
-from its last cursor, so one slow dashboard costs the others nothing.
+One reader per process (StreamHub: one XREAD over every watched campaign's stream) serves every watcher,
+so many dashboards and many campaigns do not multiply the Redis reads or the connections. A client that
+reconnects with `?after=<cursor>` first catches up from the stream itself, then joins the live feed; ids
+already sent are skipped, so nothing is missed and nothing repeats. Each event is encoded for the wire
+once, whatever the number of watchers; a watcher that falls QUEUE_SIZE batches behind is closed with 1013
+(try again later) and resumes from its last cursor, so one slow dashboard costs the others nothing.
 """
 from __future__ import annotations
 

@@ -107,9 +107,7 @@ async def start_attempts(conn: asyncpg.Connection, campaign_id, org_id, plan: st
     audience gets no attempt: it is ended here (`skipped`, `sent` if an earlier step reached it) with the reason
     and handed back as RELEASED (nothing to send, nothing to record).
     """
-    if jobs:  # shared: ordered with any suppression being written, whose list the next statements then see
-        await suppressions.lock_list(conn, org_id, shared=True)
-    held = await hold_ended(conn, campaign_id, [job[0] for job in jobs])
+    held = await hold_ended(conn, org_id, campaign_id, [job[0] for job in jobs])
     released = {(job[0], job[1]): RELEASED for job in jobs if job[0] in held}
     jobs = [job for job in jobs if job[0] not in held]
     rows = await conn.fetch(
@@ -147,18 +145,20 @@ async def start_attempts(conn: asyncpg.Connection, campaign_id, org_id, plan: st
     return {**verdicts, **released}
 
 
-async def hold_ended(conn: asyncpg.Connection, campaign_id, lead_ids: list) -> set:
-    """At send time, inside the transaction that writes the attempts (after the list's shared lock): the claimed
-    leads suppressed meanwhile, whose steps were stopped (storage.timers.stop_lead) or whose status the campaign may
-    no longer contact, ended with why. The row locks order this with a reply's stop: one that commits later finds
-    the attempt and ends the lead when it is recorded."""
+async def hold_ended(conn: asyncpg.Connection, org_id, campaign_id, lead_ids: list) -> set:
+    """At send time, inside the transaction that writes the attempts: the claimed leads suppressed meanwhile, whose
+    steps were stopped (storage.timers.stop_lead) or whose status the campaign may no longer contact, ended with
+    why. The row locks order this with a reply's stop: one that commits later finds the attempt and ends the lead
+    when it is recorded. They come before the list's shared lock, in the order a reply takes them (its rows, then
+    the list), so the two never deadlock; the list is read after both, so a suppression is seen or waited for."""
     if not lead_ids:
         return set()
     rows = await conn.fetch(
         """SELECT lead_id, stopped FROM campaign_leads WHERE campaign_id = $1 AND lead_id = ANY($2::uuid[])
            ORDER BY lead_id FOR UPDATE""", campaign_id, list(set(lead_ids)))
-    reasons = {**await suppressions.ineligible(conn, campaign_id, list(set(lead_ids))),
-               **{row["lead_id"]: row["stopped"] for row in rows if row["stopped"]}}
+    await suppressions.lock_list(conn, org_id, shared=True)
+    reasons = {**{row["lead_id"]: row["stopped"] for row in rows if row["stopped"]},  # the list's reason first
+               **await suppressions.ineligible(conn, campaign_id, list(set(lead_ids)))}
     if reasons:
         await conn.execute(
             f"""UPDATE campaign_leads cl SET state = {suppressions.ENDED}, error = u.reason, updated_at = now()

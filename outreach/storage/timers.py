@@ -192,6 +192,9 @@ class PgTimerStore:
             try:
                 yield lambda: not lost
             finally:
-                if not lost:  # a lost connection is already detached from the pool, its listeners gone with it
-                    conn.remove_termination_listener(on_lost)
-                    await conn.remove_listener(NOTIFY_CHANNEL, notified)
+                # a lost connection is already detached from the pool, its listeners gone with it (asyncpg detaches
+                # it before it calls `on_lost`: the InterfaceError of that moment is the same loss)
+                with contextlib.suppress(asyncpg.InterfaceError):
+                    if not lost:
+                        conn.remove_termination_listener(on_lost)
+                        await conn.remove_listener(NOTIFY_CHANNEL, notified)
