@@ -114,7 +114,7 @@ class CampaignRunner:
         """The run failed (database gone, ...): in-flight leads go back to pending and the campaign is
         paused with the reason, so a `start` retries it; nothing stays `active` with no one running it."""
         log.exception("campaign %s: run failed", self.campaign_id)
-        reason = f"Run failed: {exc}"
+        self._paused, reason = True, f"Run failed: {exc}"  # attempt batches still queued write nothing now
         try:
             await self.store.reconcile()
             await self.store.finish_campaign("paused", reason)
