@@ -208,7 +208,8 @@ async def log_slow_plans(min_ms: int) -> None:
     conn = await asyncpg.connect(BENCH_URL)
     try:
         for setting, value in [("session_preload_libraries", "auto_explain"), ("auto_explain.log_analyze", "on"),
-                               ("auto_explain.log_buffers", "on"), ("auto_explain.log_triggers", "on"), ("auto_explain.log_min_duration", f"{min_ms}ms")]:
+                               ("auto_explain.log_buffers", "on"), ("auto_explain.log_triggers", "on"),
+                               ("auto_explain.log_min_duration", f"{min_ms}ms")]:
             await conn.execute(f"ALTER DATABASE outreach_bench_execute SET {setting} = '{value}'")
         where = await conn.fetchval("SELECT pg_current_logfile()") or "the server's stderr log (Debian: /var/log/postgresql/)"
         print(f"plans of statements over {min_ms} ms: {where}")

@@ -54,7 +54,7 @@ class Scheduler:
                 self.failures += 1
                 delay = backoff_seconds(self.failures, self.max_backoff)
                 log.warning("scheduler: database step failed (%s); again in %.1f s", exc, delay)
-                await self._sleep(delay)
+                await asyncio.sleep(delay)  # not listening meanwhile: nothing could wake it earlier
 
     async def _loop(self, until_empty: bool, alive: Callable[[], bool]) -> None:
         while True:
@@ -69,7 +69,7 @@ class Scheduler:
                     return
                 await asyncio.gather(*runs, return_exceptions=True)
                 continue
-            await self._sleep(await self._seconds_to_next(), clear=False)
+            await self._sleep(await self._seconds_to_next())
 
     async def _seconds_to_next(self) -> float:
         next_due = await self.store.next_wake()
@@ -78,9 +78,8 @@ class Scheduler:
         now = await self.clock.now()
         return min(max((next_due - now).total_seconds(), 0.0), self.max_sleep)
 
-    async def _sleep(self, seconds: float, clear: bool = True) -> None:
-        if clear:
-            self._wake.clear()
+    async def _sleep(self, seconds: float) -> None:
+        """Until `seconds` pass or a wake-up set since the loop last cleared it (before reading what is due)."""
         try:
             await asyncio.wait_for(self._wake.wait(), timeout=seconds)
         except TimeoutError:

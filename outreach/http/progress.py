@@ -71,9 +71,8 @@ class StreamHub:
     async def _read(self) -> None:
         """Until no campaign is watched. A campaign watched meanwhile joins at the next read (BLOCK_MS at most)."""
         while self.cursors:
-            streams = {events.stream_key(campaign_id): cursor for campaign_id, cursor in self.cursors.items()}
-            campaign_of = {key.encode(): campaign_id for campaign_id, key in
-                           ((campaign_id, events.stream_key(campaign_id)) for campaign_id in self.cursors)}
+            campaign_of = {events.stream_key(campaign_id): campaign_id for campaign_id in self.cursors}
+            streams = {key: self.cursors[campaign_id] for key, campaign_id in campaign_of.items()}
             try:
                 self.reads += 1
                 reply = await self.redis.xread(streams, block=BLOCK_MS, count=1000)
@@ -84,7 +83,7 @@ class StreamHub:
                 await asyncio.sleep(1)
                 continue
             for key, entries in reply or []:
-                self._take(campaign_of.get(key if isinstance(key, bytes) else key.encode()), entries)
+                self._take(campaign_of.get(events.decode_id(key)), entries)
 
     def _take(self, campaign_id: str | None, entries: list) -> None:
         if campaign_id not in self.cursors:  # no longer watched

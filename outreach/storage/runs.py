@@ -153,12 +153,13 @@ async def hold_ended(conn: asyncpg.Connection, org_id, campaign_id, lead_ids: li
     the list), so the two never deadlock; the list is read after both, so a suppression is seen or waited for."""
     if not lead_ids:
         return set()
+    lead_ids = list(set(lead_ids))
     rows = await conn.fetch(
         """SELECT lead_id, stopped FROM campaign_leads WHERE campaign_id = $1 AND lead_id = ANY($2::uuid[])
-           ORDER BY lead_id FOR UPDATE""", campaign_id, list(set(lead_ids)))
+           ORDER BY lead_id FOR UPDATE""", campaign_id, lead_ids)
     await suppressions.lock_list(conn, org_id, shared=True)
     reasons = {**{row["lead_id"]: row["stopped"] for row in rows if row["stopped"]},  # the list's reason first
-               **await suppressions.ineligible(conn, campaign_id, list(set(lead_ids)))}
+               **await suppressions.ineligible(conn, campaign_id, lead_ids)}
     if reasons:
         await conn.execute(
             f"""UPDATE campaign_leads cl SET state = {suppressions.ENDED}, error = u.reason, updated_at = now()
